@@ -328,8 +328,13 @@ class LmEvalProbe(Probe):
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         """This output's scores, through the same lm-eval filters and metrics as a model run."""
-        run = score_outputs(self.task_config(), {doc_index(sample): output})
-        return self.doc_scores(run.by_doc()[doc_index(sample)])
+        return self.score_many([sample], [output])[0]
+
+    def score_many(self, samples: Sequence[Sample], outputs: Sequence[str]) -> list[dict[str, float]]:
+        """Scores for outputs made elsewhere (one lm-eval call for all of them, no model)."""
+        run = score_outputs(self.task_config(), {doc_index(s): text for s, text in zip(samples, outputs)})
+        logged = run.by_doc()
+        return [self.doc_scores(logged[doc_index(s)]) for s in samples]
 
     def run(self, backend: "Backend", samples: Sequence[Sample], settings: GenerationSettings) -> ProbeResult:
         start = time.perf_counter()
