@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from statistics import NormalDist
 from typing import Sequence
 
@@ -75,19 +74,24 @@ class PairedComparison:
         if self.retention is None:
             return None
         lo, hi = self.interval
-        return (1.0 + lo / self.reference_mean, 1.0 + hi / self.reference_mean)
+        low = 1.0 + lo / self.reference_mean
+        if self.kind == "binary":
+            low = max(0.0, low)  # a share of right answers cannot fall below none
+        return (low, 1.0 + hi / self.reference_mean)
 
 
-# --- exact binomial tails on discordant pairs (exact integer arithmetic: no overflow at any n) ---
+# --- exact binomial tails on discordant pairs ---
 
 
 def _binomial_half_cdf(k: int, m: int) -> float:
-    """P(X <= k) for X ~ Binomial(m, 1/2)."""
+    """P(X <= k) for X ~ Binomial(m, 1/2), summed in log space so any m works without overflow."""
     if k < 0:
         return 0.0
     if k >= m:
         return 1.0
-    return float(Fraction(sum(math.comb(m, i) for i in range(k + 1)), 2**m))
+    log_terms = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) - m * math.log(2.0) for i in range(k + 1)]
+    top = max(log_terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in log_terms))
 
 
 def mcnemar_p(regressed: int, improved: int) -> float:
