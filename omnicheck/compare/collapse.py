@@ -188,7 +188,7 @@ def detect_garbled(
 # --- media ignored ---
 
 
-def detect_media_ignored(output: str, counterfactual_output: str, *, modality: str = "", min_similarity: float = 0.9) -> str | None:
+def detect_media_ignored(output: str, counterfactual_output: str, *, modality: str = "", min_similarity: float = 0.8) -> str | None:
     blanked = _BLANKED.get(modality, "the media blanked")
     result = agreement(counterfactual_output, output)
     if result.identical:
