@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from omnicheck.compare.agreement import agreement_summary
-from omnicheck.compare.collapse import ANY_OUTPUT, CollapseComparison, compare_collapse, scan
+from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
 from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, compare_metric, one_sided_flip_p
 from omnicheck.config import Thresholds
 from omnicheck.types import ProbeResult, SampleResult, Verdict
@@ -159,6 +159,8 @@ def judge(
     collapse = compare_collapse(ref_scan, var_scan)
     alpha = 1.0 - confidence
     broken_by_collapse = [c for c in collapse if c.excess >= thresholds.collapse_rate and c.p_value < alpha]
+    if any(c.detector in OUTPUT_DETECTORS for c in broken_by_collapse):  # the union adds nothing then
+        broken_by_collapse = [c for c in broken_by_collapse if c.detector != ANY_OUTPUT]
     unsure_collapse = [c for c in collapse if c.excess >= thresholds.collapse_rate and c.p_value >= alpha]
     agree = agreement_summary(reference, variant)
     details["collapse"] = {"comparisons": [c.to_json() for c in collapse], "threshold": thresholds.collapse_rate}
