@@ -395,3 +395,35 @@ def test_diagnosis_when_text_breaks_too():
     (finding,) = diagnose(verdicts, {"activation_quantized": True})
     assert "every modality is BROKEN, text included" in finding
     assert diagnose(verdicts[:2], {"activation_quantized": True})[0].startswith("every modality")
+
+
+def test_mixed_collapse_is_caught_by_the_union_of_detectors():
+    photos = caption_reference()
+    names = list(PHOTOS)
+
+    def half_empty_half_garbled(sample: SampleResult, rng: random.Random) -> None:
+        index = names.index(sample.sample_id)
+        if index < 10:
+            sample.output = ""
+        elif index < 20:
+            sample.output = "ĠÃ¤ zqxv Ġkrrb wvvq ĠâĢ plkj"
+        sample.scores = {"similarity": 0.05, "key_object_recall": 0.0} if index < 20 else sample.scores
+
+    verdict = judge(photos, variant_of(photos, "w4a4", half_empty_half_garbled))
+    assert verdict.status == "BROKEN", verdict.message
+    comparisons = {c["detector"]: c for c in verdict.details["collapse"]["comparisons"]}
+    assert comparisons["empty"]["excess"] < 0.5 and comparisons["garbled"]["excess"] < 0.5
+    assert any(f.startswith("collapsed: 20 of 24") for f in verdict.findings)
+
+
+def test_five_bundled_utterances_all_garbled_are_enough_for_broken():
+    reference = subset(speech_reference(), [f"1089-134686-{i:04d}" for i in range(5)])
+
+    def garble(sample: SampleResult, rng: random.Random) -> None:
+        sample.output, sample.scores["wer"] = "xq zzv kkrt wvbn pqq jjd", 1.0
+
+    verdict = judge(reference, variant_of(reference, "w4a4", garble))
+    assert verdict.status == "BROKEN", verdict.message  # exact one-sided p = 1/32
+    assert verdict.details["metrics"]["wer"]["status"] == "INCONCLUSIVE"  # quality alone needs min_samples
+    four = subset(reference, [f"1089-134686-{i:04d}" for i in range(4)])
+    assert judge(four, variant_of(four, "w4a4", garble)).status == "INCONCLUSIVE"  # p = 1/16
