@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 from omnicheck.compare.agreement import agreement_summary
 from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
 from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, compare_metric, one_sided_flip_p
-from omnicheck.config import Thresholds
+from omnicheck.config import Settings, Thresholds
 from omnicheck.types import ProbeResult, SampleResult, Verdict
 
 _SEVERITY = {"PASS": 0, "INCONCLUSIVE": 1, "DEGRADED": 2, "BROKEN": 3}
@@ -110,15 +110,30 @@ def judge_metric(
 def judge(
     reference: ProbeResult,
     variant: ProbeResult,
-    thresholds: Thresholds | None = None,
+    thresholds: Thresholds | Settings | None = None,
     *,
-    confidence: float = 0.95,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    confidence: float | None = None,
+    resamples: int | None = None,
+    seed: int | None = None,
     language: str = "en",
+    card: Mapping[str, Any] | None = None,
 ) -> Verdict:
-    """The verdict for one variant on one probe, against the reference's result on the same probe."""
+    """The verdict for one variant on one probe, against the reference's result on the same probe.
+
+    thresholds: a Thresholds, or the run's Settings (its thresholds for this probe and modality, confidence,
+    bootstrap resamples and seed are used unless given here), or None for the defaults. card: the variant's
+    quant card (see diagnose); a W4A4 card whose activations did not run quantized adds that as a finding.
+    """
+    if isinstance(thresholds, Settings):
+        settings = thresholds
+        thresholds = settings.thresholds_for(variant.probe, variant.modality)
+        confidence = settings.confidence if confidence is None else confidence
+        resamples = settings.bootstrap_resamples if resamples is None else resamples
+        seed = settings.seed if seed is None else seed
     thresholds = thresholds or Thresholds()
+    confidence = 0.95 if confidence is None else confidence
+    resamples = DEFAULT_RESAMPLES if resamples is None else resamples
+    seed = 0 if seed is None else seed
     if not 0.5 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     if variant.probe != reference.probe:
@@ -128,14 +143,14 @@ def judge(
     base = dict(variant=variant.variant, probe=variant.probe, modality=variant.modality)
     if variant.status != "ok":
         status = "ERROR" if variant.status == "error" else "SKIPPED"
-        return Verdict(**base, status=status, message=f"{status}: {variant.probe} on {variant.variant}: {variant.reason}")
+        return Verdict(**base, status=status, message=f"{variant.probe} on {variant.variant}: {variant.reason}")
     if reference.status != "ok":
         status = "ERROR" if reference.status == "error" else "SKIPPED"
         what = "failed" if status == "ERROR" else "was skipped"
         return Verdict(
             **base,
             status=status,
-            message=f"{status}: the reference {reference.variant} {what} on {reference.probe}, so there is nothing to compare against: {reference.reason}",
+            message=f"the reference {reference.variant} {what} on {reference.probe}, so there is nothing to compare against: {reference.reason}",
         )
 
     level = 2.0 * confidence - 1.0
@@ -150,7 +165,7 @@ def judge(
         return Verdict(
             **base,
             status="INCONCLUSIVE",
-            message=f"INCONCLUSIVE: {variant.probe}: the variant and the reference share no samples (ids differ)",
+            message=f"{variant.probe} on {variant.variant}: the variant and the reference share no samples (ids differ)",
             details=details,
         )
 
@@ -179,6 +194,11 @@ def judge(
                 status = judgement.status
     if broken_by_collapse:
         status = "BROKEN"
+    if card and card.get("activation_quantized") is True and card.get("activations_ran_quantized") is False:
+        findings.append(
+            "this activation-quantized checkpoint ran with its activations unquantized, so this verdict does not "
+            "describe deployment where activations are quantized (e.g. on FP4 hardware)"
+        )
 
     parts = []
     if broken_by_collapse:
@@ -196,7 +216,7 @@ def judge(
         parts.append(
             f"{len(unpaired['reference_only'])} reference-only and {len(unpaired['variant_only'])} variant-only samples left out"
         )
-    message = f"{status}: {variant.probe} on {variant.variant}: " + "; ".join(parts)
+    message = f"{variant.probe} on {variant.variant}: " + "; ".join(parts)
 
     c = primary.comparison if primary else None
     if primary:
@@ -306,7 +326,7 @@ def _reference_verdict(reference: ProbeResult, language: str) -> Verdict:
     base = dict(variant=reference.variant, probe=reference.probe, modality=reference.modality)
     if reference.status != "ok":
         status = "ERROR" if reference.status == "error" else "SKIPPED"
-        return Verdict(**base, status=status, message=f"{status}: {reference.probe} on the reference: {reference.reason}")
+        return Verdict(**base, status=status, message=f"{reference.probe} on the reference {reference.variant}: {reference.reason}")
     metric = reference.primary
     values = [s.scores[metric.name] for s in reference.samples if _finite(s.scores.get(metric.name))]
     mean = sum(values) / len(values) if values else None
@@ -322,7 +342,7 @@ def _reference_verdict(reference: ProbeResult, language: str) -> Verdict:
     return Verdict(
         **base,
         status="REFERENCE",
-        message=f"REFERENCE: {reference.probe} on {reference.variant}: {value} over {n} samples; its own outputs: {own}",
+        message=f"{reference.probe} on {reference.variant} (the reference): {value} over {n} samples; its own outputs: {own}",
         metric=metric.name,
         reference_value=mean,
         variant_value=mean,

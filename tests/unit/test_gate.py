@@ -427,3 +427,23 @@ def test_five_bundled_utterances_all_garbled_are_enough_for_broken():
     assert verdict.details["metrics"]["wer"]["status"] == "INCONCLUSIVE"  # quality alone needs min_samples
     four = subset(reference, [f"1089-134686-{i:04d}" for i in range(4)])
     assert judge(four, variant_of(four, "w4a4", garble)).status == "INCONCLUSIVE"  # p = 1/16
+
+
+def test_judge_takes_the_run_settings_and_the_card(tmp_path):
+    from omnicheck.config import load_settings
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.omnicheck]\nconfidence = 0.9\nseed = 4\nbootstrap_resamples = 500\n"
+        "[tool.omnicheck.thresholds.speech_wer]\nmax_increase = 0.1\nbroken_increase = 0.5\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(tmp_path, environ={})
+    reference = speech_reference()
+    worse = variant_of(reference, "w4a4", lambda s, rng: s.scores.update(wer=s.scores["wer"] + 0.05))
+    verdict = judge(reference, worse, settings)
+    assert verdict.status == "PASS" and verdict.threshold == 0.1  # the per-probe threshold applied
+    assert verdict.details["confidence"] == 0.9 and "500 resamples, seed 4" in verdict.details["method"]
+    assert not verdict.message.startswith("PASS")  # the plugin prefixes the status itself
+    card = {"activation_quantized": True, "scheme": "NVFP4", "activations_ran_quantized": False}
+    verdict = judge(reference, worse, settings, card=card)
+    assert any("ran with its activations unquantized" in f for f in verdict.findings)
