@@ -56,6 +56,10 @@ class Thresholds:
     broken_increase: float = 0.3
     collapse_rate: float = 0.5  # excess share of samples empty/looping/garbled/ignoring media -> BROKEN
     min_samples: int = 10  # fewer paired samples than this: INCONCLUSIVE on quality (bootstrap under-covers)
+    # opt-in (0 = off): mean word F1 of the variant's outputs against the reference's own outputs. Useful where
+    # scores say nothing (a random-weight test model); off by default because good variants reword answers.
+    min_agreement: float = 0.0
+    broken_agreement: float = 0.0
 
     def check(self, where: str) -> "Thresholds":
         def bad(key: str, rule: str) -> UsageError:
@@ -77,6 +81,10 @@ class Thresholds:
             raise bad("collapse_rate", "a share in (0, 1], e.g. 0.5")
         if self.min_samples < 1:
             raise bad("min_samples", "an integer >= 1")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise bad("min_agreement", "a share in [0, 1] (0 turns it off), e.g. 0.8")
+        if not 0.0 <= self.broken_agreement <= 1.0 or (self.min_agreement and self.broken_agreement > self.min_agreement):
+            raise bad("broken_agreement", f"a share in [0, min_agreement={self.min_agreement}] (0 turns it off)")
         return self
 
 

@@ -15,7 +15,9 @@ Allowed loss, by the metric's direction and kind: higher-is-better 0/1 metrics k
 reference (variant / reference, as in llm-compressor's recovery gate); higher-is-better continuous metrics
 drop at most `max_drop`; lower-is-better metrics (WER) rise at most `max_increase`, absolute, never a ratio.
 The primary metric (the probe's first) decides; other metrics can only make the verdict worse, by being
-DEGRADED or BROKEN themselves.
+DEGRADED or BROKEN themselves. So can the opt-in agreement gate (min_agreement / broken_agreement: the mean
+word F1 of the variant's outputs against the reference's, judged on its interval's best end), the one signal
+left when the reference's own scores mean nothing, as with a random-weight test model.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from omnicheck.compare.agreement import agreement_summary
+from omnicheck.compare.agreement import AgreementSummary, agreement_summary
 from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
-from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, compare_metric, one_sided_flip_p
+from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, bootstrap_interval, compare_metric, one_sided_flip_p
 from omnicheck.config import Settings, Thresholds
 from omnicheck.types import ProbeResult, SampleResult, Verdict
 
@@ -192,6 +194,17 @@ def judge(
             findings.append(f"{name}: {judgement.status}: {_metric_sentence(judgement)}")
             if _SEVERITY[judgement.status] > _SEVERITY[status]:
                 status = judgement.status
+    agreement_judgement = _judge_agreement(agree, shared, thresholds, level, resamples, seed)
+    decided_by_agreement = False
+    if agreement_judgement:
+        details["agreement"].update(agreement_judgement[2])
+        if agreement_judgement[0] in ("DEGRADED", "BROKEN"):
+            findings.append(agreement_judgement[1])
+            if _SEVERITY[agreement_judgement[0]] > _SEVERITY[status]:
+                status = agreement_judgement[0]
+        elif agreement_judgement[0] == "PASS" and status == "INCONCLUSIVE" and primary and primary.allowed_loss is None:
+            # the reference scores 0, so its metric cannot speak; the opted-in agreement gate can
+            status, decided_by_agreement = "PASS", True
     if broken_by_collapse:
         status = "BROKEN"
     if card and card.get("activation_quantized") is True and card.get("activations_ran_quantized") is False:
@@ -211,7 +224,10 @@ def judge(
     if unsure_collapse and not broken_by_collapse:
         c = max(unsure_collapse, key=lambda c: c.excess)
         parts.append(f"collapse suspected but not shown at {confidence:.0%} confidence: {c.describe()}")
-    parts.append(_agreement_sentence(agree.mean_similarity, agree.identical_share))
+    if agreement_judgement and (decided_by_agreement or agreement_judgement[0] in ("DEGRADED", "BROKEN")):
+        parts.append(agreement_judgement[1] + (" (decides, as the metric cannot)" if decided_by_agreement else ""))
+    else:
+        parts.append(_agreement_sentence(agree.mean_similarity, agree.identical_share))
     if unpaired["reference_only"] or unpaired["variant_only"]:
         parts.append(
             f"{len(unpaired['reference_only'])} reference-only and {len(unpaired['variant_only'])} variant-only samples left out"
@@ -243,6 +259,31 @@ def judge(
         findings=findings,
         details=details,
     )
+
+
+def _judge_agreement(
+    agree: AgreementSummary, shared: Sequence[str], thresholds: Thresholds, level: float, resamples: int, seed: int
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The opt-in agreement gate: (status, sentence, details) or None when off or too few samples."""
+    if not (thresholds.min_agreement or thresholds.broken_agreement) or len(shared) < thresholds.min_samples:
+        return None
+    similarities = [agree.per_sample[s].similarity for s in shared]
+    lo, hi = bootstrap_interval(similarities, level, resamples, seed)
+    limit, name = thresholds.min_agreement, "min_agreement"
+    if thresholds.broken_agreement and hi < thresholds.broken_agreement:
+        status, limit, name = "BROKEN", thresholds.broken_agreement, "broken_agreement"
+    elif thresholds.min_agreement and hi < thresholds.min_agreement:
+        status = "DEGRADED"
+    elif thresholds.min_agreement and lo >= thresholds.min_agreement:
+        status = "PASS"
+    else:
+        status = "INCONCLUSIVE"
+    relation = "at or above" if status == "PASS" else "below" if status in ("DEGRADED", "BROKEN") else "straddling"
+    sentence = (
+        f"output_agreement: {status}: the variant's outputs match the reference's with mean word F1 "
+        f"{agree.mean_similarity:.3f}, {level:.0%} interval [{lo:.3f}, {hi:.3f}], {relation} {name}={limit}; n={len(shared)}"
+    )
+    return status, sentence, {"interval": [lo, hi], "status": status}
 
 
 def _by_id(result: ProbeResult) -> dict[str, SampleResult]:

@@ -135,6 +135,8 @@ def test_unknown_keys_are_usage_errors_with_a_suggestion(tmp_path, body, expecte
         ("thresholds = { audio = { max_increase = 0.5 } }", "broken_increase"),
         ("thresholds = { min_samples = 2.5 }", "is not an integer"),
         ("thresholds = { image = 0.1 }", "image is not a table"),
+        ("thresholds = { min_agreement = 1.5 }", "min_agreement = 1.5 is out of range"),
+        ("thresholds = { min_agreement = 0.5, broken_agreement = 0.7 }", "broken_agreement = 0.7 is out of range"),
     ],
 )
 def test_bad_values_say_what_to_write(tmp_path, body, expected):

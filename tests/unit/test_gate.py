@@ -447,3 +447,38 @@ def test_judge_takes_the_run_settings_and_the_card(tmp_path):
     card = {"activation_quantized": True, "scheme": "NVFP4", "activations_ran_quantized": False}
     verdict = judge(reference, worse, settings, card=card)
     assert any("ran with its activations unquantized" in f for f in verdict.findings)
+
+
+def test_agreement_gate_for_a_random_weight_model_panel():
+    # a random-weight reference babbles: scores and detectors cannot tell a broken vision path; agreement can
+    rng = random.Random(9)
+    syllables = ["ka", "lo", "mi", "zu", "te", "ran", "vek", "op", "ish", "ul"]
+
+    def babble() -> str:
+        return " ".join("".join(rng.choice(syllables) for _ in range(rng.randint(1, 3))) for _ in range(12))
+
+    photos = caption_reference()
+    for sample in photos.samples:
+        sample.output, sample.scores = babble(), {"similarity": 0.05, "key_object_recall": 0.0}
+    for sample in photos.counterfactual:
+        sample.output = babble()
+    gsm8k = gsm8k_reference(n=60, accuracy=0.0)
+    for sample in gsm8k.samples:
+        sample.output = babble()
+
+    def random_projector(sample: SampleResult, _rng: random.Random) -> None:
+        sample.output = babble()  # different babble for every image: the vision path was replaced
+
+    gate = Thresholds(min_agreement=0.8, broken_agreement=0.3)
+    assert judge(photos, variant_of(photos, "copy"), gate).status != "BROKEN"
+    assert judge(photos, variant_of(photos, "w4a4", random_projector)).status != "BROKEN"  # off by default
+    image = judge(photos, variant_of(photos, "w4a4", random_projector), gate)
+    assert image.status == "BROKEN", image.message
+    assert "output_agreement: BROKEN" in image.message and "broken_agreement=0.3" in image.message
+    assert judge(gsm8k, variant_of(gsm8k, "w4a4")).status == "INCONCLUSIVE"  # the reference scores 0
+    text = judge(gsm8k, variant_of(gsm8k, "w4a4"), gate)
+    assert text.status == "PASS" and "decides, as the metric cannot" in text.message
+    text = judge(gsm8k, variant_of(gsm8k, "w4a4", random_projector), gate)
+    assert text.status == "BROKEN"
+    few = subset(gsm8k, [s.sample_id for s in gsm8k.samples[:5]])
+    assert judge(few, variant_of(few, "copy"), gate).status == "INCONCLUSIVE"  # min_samples still holds
