@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ TEMPLATE_DIR = Path(__file__).parent
 MAIN_TEMPLATE = "template.html.j2"
 
 # Worst first: the order in which a cell takes the status of its probes.
-STATUS_SEVERITY = ("ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE", "PASS", "REFERENCE", "SKIPPED")
+STATUS_SEVERITY = ("ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE", "NO VERDICT", "PASS", "REFERENCE", "SKIPPED")
 PROBLEM_STATUSES = frozenset({"ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE"})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 FINDING_SOURCES = ("load", "lint", "finding", "detector", "verdict")  # order in the findings section
@@ -37,6 +38,7 @@ DETECTOR_LABELS = {
     "media_ignored": "media ignored",
 }
 OPEN_SAMPLES = 3  # worst samples shown open per variant and probe; the rest are folded
+MAX_SAMPLES = 40  # per variant and probe in the page (worst first); all of them are in omnicheck.json
 MAX_TEXT_CHARS = 3000
 
 
@@ -74,6 +76,19 @@ def fmt_percent(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value * 100:.0f}%" if abs(value) >= 0.1 else f"{value * 100:.1f}%"
+
+
+def fmt_created(value: Any) -> str:
+    """An ISO 8601 timestamp as 'YYYY-MM-DD HH:MM UTC+hh:mm'; anything else as written."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    zone = moment.strftime("%z")
+    suffix = f" UTC{zone[:3]}:{zone[3:]}" if zone else ""
+    return moment.strftime("%Y-%m-%d %H:%M") + suffix
 
 
 def status_class(status: str | None) -> str:
@@ -275,7 +290,7 @@ class SampleView:
     anchor: str
     sample_id: str
     json_path: str
-    previews: list[Preview]
+    media: list[tuple[str, str]]  # (path, kind); previews are attached after all views exist, worst first
     prompt: str
     prompt_cut: int
     target: str | None
@@ -290,6 +305,7 @@ class SampleView:
     flags: list[str]
     counterfactual: str | None = None
     counterfactual_same: bool = False
+    previews: list[Preview] = field(default_factory=list)
 
 
 @dataclass
@@ -304,6 +320,7 @@ class ProbeBlock:
     aggregates: list[ScoreRow]
     samples_open: list[SampleView]
     samples_folded: list[SampleView]
+    samples_left_out: int
     findings: list[str]
     seconds: float | None
     cached: bool
@@ -499,6 +516,17 @@ class _Context:
     reference: str | None
     results: dict[tuple[str, str], tuple[int, Mapping[str, Any]]]
     verdicts: dict[tuple[str, str], Mapping[str, Any]]
+    max_samples: int = MAX_SAMPLES
+
+
+def attach_media(sections: Sequence[ModalitySection], encoder: MediaEncoder) -> None:
+    """Encode media for open samples of every section first, then folded ones: a spent budget hits the least read."""
+    blocks = [(b, p) for section in sections for b in section.blocks for p in b.probes]
+    ordered = [s for b, p in blocks if not b.is_reference for s in p.samples_open]
+    ordered += [s for b, p in blocks if not b.is_reference for s in p.samples_folded]
+    ordered += [s for b, p in blocks if b.is_reference for s in p.samples_open + p.samples_folded]
+    for sample in ordered:
+        sample.previews = [encoder.preview(path, kind) for path, kind in sample.media]  # type: ignore[arg-type]
 
 
 def _sample_view(
@@ -531,8 +559,8 @@ def _sample_view(
             reference_pieces, variant_pieces = word_diff(ref_output, variant_output)
         else:
             variant_pieces = plain_pieces(variant_output)
-    previews = [
-        ctx.encoder.preview(str(path), kind)
+    media = [
+        (str(path), kind)
         for path in variant_sample.get("media") or []
         if (kind := media_kind(str(path), modality)) is not None
     ]
@@ -554,7 +582,7 @@ def _sample_view(
         anchor=anchor,
         sample_id=str(variant_sample.get("id")),
         json_path=f"results[{result_index}].samples[{sample_index}]",
-        previews=previews,
+        media=media,
         prompt=prompt,
         prompt_cut=prompt_cut,
         target=as_text(variant_sample.get("target")),
@@ -594,6 +622,8 @@ def _probe_block(ctx: _Context, variant: str, probe: str, modality: str) -> Prob
         ranked.append((-badness, similarity, sample_index, sample, reference_sample))
     if not is_reference:
         ranked.sort(key=lambda item: (item[0], item[1], item[2]))
+    left_out = max(0, len(ranked) - ctx.max_samples)
+    ranked = ranked[: ctx.max_samples]
     views = [
         _sample_view(
             ctx, result_entry[0] if result_entry else -1, sample_index, sample, reference_sample, modality,
@@ -619,6 +649,7 @@ def _probe_block(ctx: _Context, variant: str, probe: str, modality: str) -> Prob
         aggregates=aggregates,
         samples_open=[v for i, v in enumerate(views) if i in open_positions],
         samples_folded=[v for i, v in enumerate(views) if i not in open_positions],
+        samples_left_out=left_out,
         findings=[str(f) for f in (verdict or {}).get("findings") or []],
         seconds=seconds,
         cached=bool(result.get("cached")),
@@ -676,42 +707,53 @@ def _scheme(variant: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _aggregate_line(result: Mapping[str, Any], metric: str | None = None) -> str:
+    aggregates = result.get("aggregates") or {}
+    name = metric or next((str(m.get("name")) for m in result.get("metrics") or []), None)
+    value = as_float(aggregates.get(name)) if name else None
+    return f"{name} {fmt_number(value)}" if value is not None else ""
+
+
 def _matrix(ctx: _Context, modalities: Sequence[str], variant_names: Sequence[str]) -> list[MatrixRow]:
     variants = {str(v.get("name")): v for v in ctx.document.get("variants") or []}
     given = ctx.document.get("matrix") or {}
     rows = []
     for variant in variant_names:
         info = variants.get(variant, {})
+        is_reference = variant == ctx.reference
         cells = []
         for modality in modalities:
-            verdicts = [v for (name, _), v in ctx.verdicts.items() if name == variant and v.get("modality") == modality]
-            status = (given.get(variant) or {}).get(modality) or worst_status(str(v.get("status")) for v in verdicts)
-            if status is None and info.get("error"):
-                status = "ERROR"
-            status = status or ("REFERENCE" if variant == ctx.reference and verdicts else "SKIPPED")
+            verdicts = {p: v for (name, p), v in ctx.verdicts.items() if name == variant and v.get("modality") == modality}
+            results = {p: r for (name, p), (_, r) in ctx.results.items() if name == variant and r.get("modality") == modality}
+            ran = {p for p, r in results.items() if r.get("status") == "ok"}
+            status = (given.get(variant) or {}).get(modality) or worst_status(str(v.get("status")) for v in verdicts.values())
+            if status is None:
+                if info.get("error") or any(r.get("status") == "error" for r in results.values()):
+                    status = "ERROR"
+                elif ran:
+                    status = "REFERENCE" if is_reference else "NO VERDICT"
+                else:
+                    status = "SKIPPED"
             lines = []
             titles = []
-            for verdict in verdicts:
-                probe = str(verdict.get("probe"))
-                if variant == ctx.reference:
-                    entry = ctx.results.get((variant, probe))
-                    aggregates = (entry[1].get("aggregates") or {}) if entry else {}
-                    metric = str(verdict.get("metric") or next(iter(aggregates), ""))
-                    value = as_float(aggregates.get(metric, verdict.get("reference_value")))
-                    lines.append((probe, f"{metric} {fmt_number(value)}" if value is not None else "", ""))
-                else:
+            for probe in [*verdicts, *(p for p in results if p not in verdicts)]:
+                verdict, result = verdicts.get(probe), results.get(probe, {})
+                if verdict is not None and not is_reference:
                     figure = key_figure(verdict)
                     lines.append((probe, figure.main, figure.interval))
-                titles.append(str(verdict.get("message") or ""))
-            has_block = any(name == variant and r.get("modality") == modality for (name, _), (_, r) in ctx.results.items())
-            has_block = has_block or bool(verdicts)
-            href = "#" + block_anchor(ctx.variant_index[variant], modality) if has_block else ""
+                elif probe in ran:
+                    lines.append((probe, _aggregate_line(result, str((verdict or {}).get("metric") or "") or None), ""))
+                if verdict is not None and verdict.get("message"):
+                    titles.append(str(verdict["message"]))
+                elif result.get("reason"):
+                    titles.append(str(result["reason"]))
+            href = "#" + block_anchor(ctx.variant_index[variant], modality) if verdicts or results else ""
             if not titles and info.get("error"):
                 titles.append(str(info["error"]))
             cells.append(MatrixCell(modality, status, status_class(status), lines, href, " ".join(titles)))
         rows.append(
             MatrixRow(
-                variant=variant, is_reference=variant == ctx.reference,
+                variant=variant, is_reference=is_reference,
                 error=str(info["error"]) if info.get("error") else None, scheme=_scheme(info), cells=cells,
             )
         )
@@ -912,7 +954,9 @@ def _speed_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def build_view(document: Mapping[str, Any], json_name: str, encoder: MediaEncoder) -> ReportView:
+def build_view(
+    document: Mapping[str, Any], json_name: str, encoder: MediaEncoder, max_samples: int = MAX_SAMPLES
+) -> ReportView:
     variant_index = _variant_index(document)
     reference = _reference_name(document)
     variant_names = sorted(variant_index, key=lambda n: (n != reference, variant_index[n]))
@@ -920,10 +964,11 @@ def build_view(document: Mapping[str, Any], json_name: str, encoder: MediaEncode
         (str(r.get("variant")), str(r.get("probe"))): (i, r) for i, r in enumerate(document.get("results") or [])
     }
     verdicts = {(str(v.get("variant")), str(v.get("probe"))): v for v in document.get("verdicts") or []}
-    ctx = _Context(document, encoder, variant_index, reference, results, verdicts)
+    ctx = _Context(document, encoder, variant_index, reference, results, verdicts, max_samples)
     modalities = _modalities(document)
     matrix = _matrix(ctx, modalities, variant_names)
     sections = _sections(ctx, modalities, variant_names)
+    attach_media(sections, encoder)
     collapse, collapse_labels = _collapse_chart(ctx, variant_names)
     counts: dict[str, int] = {}
     for row in matrix:
@@ -975,6 +1020,8 @@ def _environment() -> "Any":
     env.filters["signed"] = fmt_signed
     env.filters["pct"] = fmt_percent
     env.filters["status_class"] = status_class
+    env.filters["created"] = fmt_created
+    env.filters["shell"] = lambda argv: shlex.join(str(a) for a in argv) if isinstance(argv, (list, tuple)) else str(argv)
     env.filters["as_text"] = as_text
     env.filters["r1"] = lambda v: f"{float(v):.1f}"
     env.globals["is_mapping"] = lambda v: isinstance(v, Mapping)
@@ -987,11 +1034,14 @@ def csp_hash(source: str) -> str:
 
 
 def render_html_string(
-    document: Mapping[str, Any], json_name: str = "omnicheck.json", media_budget_bytes: int = DEFAULT_BUDGET_BYTES
+    document: Mapping[str, Any],
+    json_name: str = "omnicheck.json",
+    media_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    max_samples: int = MAX_SAMPLES,
 ) -> str:
     env = _environment()
     encoder = MediaEncoder(budget_bytes=media_budget_bytes)
-    view = build_view(document, json_name, encoder)
+    view = build_view(document, json_name, encoder, max_samples)
     view.media_bytes = encoder.spent_bytes
     script = env.get_template("_filters.js.j2").render()
     styles = env.get_template("_style.css.j2").render()
@@ -1011,11 +1061,17 @@ def render_html(
     out_path: Path,
     json_name: str = "omnicheck.json",
     media_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    max_samples: int = MAX_SAMPLES,
 ) -> Path:
-    """Write the review report for an omnicheck.json document; returns the path written."""
+    """Write the review report for an omnicheck.json document; returns the path written.
+
+    media_budget_bytes caps the embedded media (past it, media is named, not embedded); max_samples caps the
+    samples shown per variant and probe (worst first). Everything left out stays in the JSON document.
+    """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_html_string(document, json_name, media_budget_bytes), encoding="utf-8")
+    html = render_html_string(document, json_name, media_budget_bytes, max_samples)
+    out_path.write_text(html, encoding="utf-8")
     return out_path
 
 

@@ -310,3 +310,31 @@ def test_pytest_html_extras_is_an_escaped_fragment() -> None:
     text = " ".join(text_of(elements[0]).split())
     assert "BROKEN" in text and "11% of ref" in text and HOSTILE_SCRIPT in text
     assert "2/2 answers unchanged" in text
+
+
+def test_open_samples_get_media_before_folded_ones_when_the_budget_is_short(sample_document_master: dict[str, Any]) -> None:
+    encoder = report.MediaEncoder(budget_bytes=400_000)
+    view = report.build_view(sample_document_master, "omnicheck.json", encoder)
+    blocks = [(b, p) for sec in view.sections for b in sec.blocks for p in b.probes]
+    open_previews = [pv for b, p in blocks if not b.is_reference for s in p.samples_open for pv in s.previews]
+    later_previews = [pv for b, p in blocks if b.is_reference for s in p.samples_folded for pv in s.previews]
+    assert open_previews and all(pv.ok for pv in open_previews)
+    assert any(not pv.ok for pv in later_previews), "the budget ran out on the reference's folded samples"
+
+
+def test_blocks_show_at_most_max_samples_worst_first(sample_document_master: dict[str, Any]) -> None:
+    view = report.build_view(sample_document_master, "omnicheck.json", report.MediaEncoder(budget_bytes=0), max_samples=2)
+    block = next(pb for sec in view.sections for b in sec.blocks for pb in b.probes
+                 if b.variant == "w4a4" and pb.probe == "speech_wer")
+    assert len(block.samples_open) + len(block.samples_folded) == 2 and block.samples_left_out == 3
+    assert "empty" in block.samples_open[0].flags
+
+
+def test_results_without_verdicts_still_fill_the_matrix(sample_document: dict[str, Any]) -> None:
+    sample_document["verdicts"] = []
+    sample_document["matrix"] = {}
+    rows = {r.variant: r for r in report.build_view(sample_document, "omnicheck.json", report.MediaEncoder(budget_bytes=0)).matrix}
+    assert [c.status for c in rows["bf16"].cells] == ["REFERENCE"] * 4
+    assert [c.status for c in rows["w4a4"].cells] == ["NO VERDICT"] * 4
+    assert rows["w4a4"].cells[2].lines == [("speech_wer", "wer 0.65", "")]
+    assert [c.status for c in rows["mlp_missing"].cells] == ["ERROR"] * 4
