@@ -6,7 +6,6 @@ heavy: models, probes and statistics load only when an omnicheck test runs.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,10 +165,7 @@ def _inconclusive_policy(config: pytest.Config, session: "Session") -> str:
     option = config.getoption("--omnicheck-inconclusive")
     if option:
         return option
-    configured = getattr(session.run.settings, "inconclusive", None)
-    if configured:
-        return configured
-    return "fail" if os.environ.get("CI") else "skip"
+    return session.run.settings.inconclusive
 
 
 @pytest.hookimpl(tryfirst=True)
