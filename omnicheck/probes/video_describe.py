@@ -78,7 +78,7 @@ class VideoDescribe(Probe):
 
 
 def frozen_clip_like(path: Path) -> Path:
-    """The clip's first frame repeated for as many frames, at the same size and rate (mpeg4, no audio)."""
+    """The clip's first frame repeated for as many frames, at the same size and rate, without audio."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     target = common.counterfactual_dir() / f"frozen-{digest}.mp4"
     return common.write_once(target, lambda tmp: _write_frozen(Path(path), tmp))
@@ -100,7 +100,12 @@ def _write_frozen(source: Path, out: Path) -> None:
         raise ValueError(f"{source} has no decodable frame")
     height, width = first.shape[:2]
     with av.open(str(out), "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
+        # x264 repeats a still picture exactly; mpeg4 at its default rate drifts visibly from frame to frame
+        if "libx264" in av.codecs_available:
+            stream = container.add_stream("libx264", rate=rate, options={"crf": "18"})
+        else:
+            stream = container.add_stream("mpeg4", rate=rate)
+            stream.bit_rate = 8_000_000
         stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         still = av.VideoFrame.from_ndarray(first[: stream.height, : stream.width], format="rgb24")
         for _ in range(frames):
