@@ -3,53 +3,32 @@
     PYTHONPATH=. python scripts/bench_text_probes.py [--model HF_FOLDER] [--probe gsm8k ifeval] [--docs 16]
         [--max-new-tokens 32] [--repeats 3]
 
-Both sides use one already-loaded model (one HFLM), the same task config, docs, chat template and generation
+Both sides use one already-loaded model (the backend's one HFLM), the same task config, docs, chat template and generation
 settings. The probe side adds what omnicheck does around lm-eval: loading and checking the data, verifying the
 manifest, turning lm-eval's logged samples into SampleResults, counting generated tokens. Runs alternate
 (direct, probe, direct, ...) after one warm-up of each, and the medians are compared. On a shared machine the
 run-to-run noise can exceed the overhead, so the probe's own time around its lm-eval call is also measured inside
 each probe run (total minus lm-eval) and reported as an in-run ratio.
-Without --model a tiny random chat Llama is built (the one the tests use), which makes generation cheap and the
+Without --model a tiny random gemma4_unified is built (omnicheck.models.tiny), which makes generation cheap and the
 probe's own overhead as visible as it can be.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
 
+def open_backend(folder: Path | None, tmp: Path) -> Any:
+    """omnicheck's HF backend over the given folder, or over a freshly built tiny gemma4_unified."""
+    from omnicheck.backends.hf import HFBackend
+    from omnicheck.models.tiny import build_tiny_gemma4_unified
 
-def tiny_model(folder: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("text_probe_tests", REPO / "tests" / "probes" / "test_text_probes.py")
-    tests = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tests)
-    rows = (REPO / "fixtures" / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
-    return tests.build_tiny_chat_lm(folder, [json.loads(r)["question"] for r in rows[:400]])
-
-
-class Backend:
-    """The least a probe needs from a backend: a name and the lm-eval LM over the loaded model."""
-
-    modalities = frozenset({"text"})
-
-    def __init__(self, folder: Path, batch_size: int):
-        from lm_eval.models.huggingface import HFLM
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.name = folder.name
-        model = AutoModelForCausalLM.from_pretrained(folder)
-        self.lm = HFLM(pretrained=model, tokenizer=AutoTokenizer.from_pretrained(folder), batch_size=batch_size)
-
-    def lm_eval_model(self) -> Any:
-        return self.lm
+    return HFBackend(folder or build_tiny_gemma4_unified(tmp / "tiny-gemma4", seed=0))
 
 
 def direct_call(lm: Any, config: dict[str, Any], indices: list[int], max_new_tokens: int) -> float:
@@ -74,7 +53,7 @@ def direct_call(lm: Any, config: dict[str, Any], indices: list[int], max_new_tok
     return time.perf_counter() - start
 
 
-def probe_call(probe: Any, backend: Backend, tier: str, docs: int, max_new_tokens: int) -> tuple[float, float]:
+def probe_call(probe: Any, backend: Any, tier: str, docs: int, max_new_tokens: int) -> tuple[float, float]:
     """(whole probe: data loading + run + results, the lm-eval call inside it)."""
     from omnicheck.types import GenerationSettings
 
@@ -84,17 +63,18 @@ def probe_call(probe: Any, backend: Backend, tier: str, docs: int, max_new_token
     return time.perf_counter() - start, result.info["lm_eval_seconds"]
 
 
-def bench(name: str, backend: Backend, docs: int, max_new_tokens: int, repeats: int) -> dict[str, float]:
+def bench(name: str, backend: Any, docs: int, max_new_tokens: int, repeats: int) -> dict[str, float]:
     from omnicheck.probes import load_probe
 
     probe = load_probe(name)
     indices = [s.meta["doc_index"] for s in probe.load_samples("full")[:docs]]
     config = probe.task_config()
-    direct_call(backend.lm, config, indices, max_new_tokens)  # warm-up: imports, dataset cache
+    lm = backend.lm_eval_model()
+    direct_call(lm, config, indices, max_new_tokens)  # warm-up: imports, dataset cache
     probe_call(probe, backend, "full", docs, max_new_tokens)
     direct, wrapped, inside = [], [], []
     for _ in range(repeats):
-        direct.append(direct_call(backend.lm, config, indices, max_new_tokens))
+        direct.append(direct_call(lm, config, indices, max_new_tokens))
         total, lm_eval_part = probe_call(probe, backend, "full", docs, max_new_tokens)
         wrapped.append(total)
         inside.append(lm_eval_part)
@@ -115,11 +95,10 @@ def bench(name: str, backend: Backend, docs: int, max_new_tokens: int, repeats: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a transformers causal LM folder with a chat template")
+    parser.add_argument("--model", type=Path, help="a checkpoint folder omnicheck's HF backend loads (chat template)")
     parser.add_argument("--probe", nargs="+", default=["gsm8k", "ifeval"])
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -127,12 +106,11 @@ def main() -> None:
 
     go_offline()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.model or tiny_model(Path(tmp) / "tiny-chat-llama")
-        backend = Backend(folder, args.batch_size)
+        backend = open_backend(args.model, Path(tmp))
         for name in args.probe:
             r = bench(name, backend, args.docs, args.max_new_tokens, args.repeats)
             print(
-                f"{name}: {r['docs']} docs, max_new_tokens={args.max_new_tokens}, model={folder.name}: "
+                f"{name}: {r['docs']} docs, max_new_tokens={args.max_new_tokens}, model={backend.name}: "
                 f"direct lm-eval {r['direct_s']:.2f}s, probe {r['probe_s']:.2f}s, ratio {r['ratio']:.3f} "
                 f"(medians of {args.repeats}; direct {[round(x, 2) for x in r['direct_all']]}, "
                 f"probe {[round(x, 2) for x in r['probe_all']]}); omnicheck's own time around lm-eval "

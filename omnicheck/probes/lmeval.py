@@ -192,9 +192,10 @@ def run_task(
     except FixtureError:
         raise
     except Exception as err:
+        files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
-            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {err}",
-            "run the same task with lm_eval directly to see the full traceback",
+            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
+            f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long for lm-eval's traceback",
         ) from err
     seconds = time.perf_counter() - start
     task = config["task"]
@@ -208,6 +209,11 @@ def run_task(
         chat_template=use_chat,
         versions={"lm_eval": lm_eval.__version__, "task_version": str(results["versions"].get(task, ""))},
     )
+
+
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def scripted_lm(responses: Sequence[str]) -> "LM":
@@ -315,6 +321,8 @@ class LmEvalProbe(Probe):
         return [self.doc_scores(logged[doc_index(s)]) for s in samples]
 
     def run(self, backend: "Backend", samples: Sequence[Sample], settings: GenerationSettings) -> ProbeResult:
+        if not samples:  # lm-eval reads an empty selection as "every doc"
+            raise FixtureError(f"{self.name} was given no samples to run", "check the tier and the data file")
         start = time.perf_counter()
         lm = backend.lm_eval_model()
         config = self.task_config()
@@ -326,7 +334,7 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
-        first = logged[doc_index(samples[0])][0] if samples else None
+        first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
             probe=self.name,
@@ -348,7 +356,7 @@ class LmEvalProbe(Probe):
                 "chat_template": run.chat_template,
                 "num_fewshot": config.get("num_fewshot", 0),
                 "max_new_tokens": settings.max_new_tokens,
-                "example_prompt": sent_prompt(first) if first else "",
+                "example_prompt": sent_prompt(first),
             },
         )
 

@@ -156,6 +156,17 @@ def test_gsm8k_bad_user_file_is_one_clear_line(tmp_path: Path) -> None:
     data.write_text('{"question": "1 + 1?"}\n', encoding="utf-8")
     with pytest.raises(FixtureError, match=r"bad.jsonl:1 lacks answer"):
         GSM8K(data).load_samples("full")
+    data.write_text('{"question": "1 + 1?", "answer": "#### 2"}\n{"question": \n', encoding="utf-8")
+    with pytest.raises(FixtureError, match=r"bad.jsonl:2 is not valid JSON"):
+        GSM8K(data).load_samples("full")
+    with pytest.raises(FixtureError, match=r"not a file"):
+        GSM8K(tmp_path / "missing.jsonl").load_samples("full")
+
+
+def test_no_samples_is_refused_not_read_as_every_doc(backend: Any) -> None:
+    # lm-eval treats an empty doc selection as "all docs": the probe must not pass one on
+    with pytest.raises(FixtureError, match=r"gsm8k was given no samples"):
+        GSM8K().run(backend, [], SHORT)
 
 
 # --- ifeval ---
