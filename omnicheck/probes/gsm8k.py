@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from omnicheck.errors import FixtureError
 from omnicheck.fixtures import fixture_dir, verify_manifest
-from omnicheck.probes.base import take, user_message
+from omnicheck.probes.base import user_message
+from omnicheck.probes.common import select
 from omnicheck.probes.lmeval import LmEvalProbe, by_filter, read_jsonl
 from omnicheck.types import GenerationSettings, Metric, Sample
 
@@ -74,7 +75,7 @@ class GSM8K(LmEvalProbe):
             )
             for index, row in enumerate(rows)
         ]
-        return take(samples, tier, self.smoke_size)
+        return select(samples, tier, self.smoke_size)  # smoke: spread over the set, not its head
 
     def doc_scores(self, logged: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         filters = by_filter(logged)
