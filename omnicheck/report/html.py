@@ -116,7 +116,8 @@ def as_text(value: Any) -> str | None:
 
 
 def as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Numbers (and booleans, as pass/fail scores) as float; anything else as None."""
+    if not isinstance(value, (int, float)):
         return None
     return float(value)
 
