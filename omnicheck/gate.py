@@ -180,7 +180,11 @@ def judge(
         broken_by_collapse = [c for c in broken_by_collapse if c.detector != ANY_OUTPUT]
     unsure_collapse = [c for c in collapse if c.excess >= thresholds.collapse_rate and c.p_value >= alpha]
     agree = agreement_summary(reference, variant)
-    details["collapse"] = {"comparisons": [c.to_json() for c in collapse], "threshold": thresholds.collapse_rate}
+    details["collapse"] = {
+        "comparisons": [c.to_json() for c in collapse],
+        "threshold": thresholds.collapse_rate,
+        "flags": var_scan.flags,
+    }
     details["agreement"] = agree.to_json()
     details["metrics"] = {name: j.to_json() for name, j in judgements.items()}
     details["thresholds"] = dict(vars(thresholds))

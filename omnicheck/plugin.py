@@ -194,6 +194,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     omni.selected = [(i.variant, i.probe) for i in session.items if isinstance(i, OmnicheckItem)]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """With pytest-html installed, attach the verdict to its row; omnicheck does not depend on it."""
+    outcome = yield
+    if call.when != "call" or not isinstance(item, OmnicheckItem):
+        return
+    pytest_html = item.config.pluginmanager.getplugin("html")
+    verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
+    if pytest_html is None or verdict is None:
+        return
+    from omnicheck.report.html import pytest_html_extras
+
+    report = outcome.get_result()
+    extras = getattr(report, "extras", [])
+    extras.append(pytest_html.extras.html(pytest_html_extras(verdict.to_json())))
+    report.extras = extras
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     omni = config.stash.get(SESSION_KEY, None)
     if omni is None or not omni.verdicts:
