@@ -126,7 +126,7 @@ def judge(
     bootstrap resamples and seed are used unless given here), or None for the defaults. card: the variant's
     quant card (see diagnose); a W4A4 card whose activations did not run quantized adds that as a finding.
     """
-    if isinstance(thresholds, Settings):
+    if hasattr(thresholds, "thresholds_for"):  # the run's Settings (duck-typed: survives module reloads)
         settings = thresholds
         thresholds = settings.thresholds_for(variant.probe, variant.modality)
         confidence = settings.confidence if confidence is None else confidence
