@@ -32,8 +32,5 @@ def inspect_checkpoint(path: Path | str, runtime_check: bool = True) -> QuantCar
             card.runtime_names = names
             for fact in card.modules:
                 fact.runtime_name = rename(fact.name + ".weight").rsplit(".", 1)[0]
-    card.lints = lint_card(card, runtime if runtime_check else _SKIPPED)
+    card.lints = lint_card(card, runtime, checked=runtime_check)
     return card
-
-
-_SKIPPED = None

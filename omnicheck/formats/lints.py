@@ -44,7 +44,7 @@ def activation_lints(card: QuantCard) -> list[Lint]:
             tuple(m.runtime_name or m.name for m in media),
         ))
     text = [m for m in acts if not is_media_group(m.group)]
-    if text:
+    if text and static:
         lints.append(Lint(
             "warning", "act-quant-media-tokens",
             f"activations of {len(text)} language-model layer(s) are quantized ({text[0].activation.label()}) and "
@@ -52,7 +52,30 @@ def activation_lints(card: QuantCard) -> list[Lint]:
             "activations and kill a modality (run the activation range diagnosis on a failing variant)",
             tuple(m.runtime_name or m.name for m in text[:8]),
         ))
+    elif text:
+        lints.append(Lint(
+            "info", "act-quant-media-tokens",
+            f"activations of {len(text)} language-model layer(s) are quantized ({text[0].activation.label()}); the "
+            "scales are computed per call, so image/audio tokens are not clipped by a calibration range",
+            tuple(m.runtime_name or m.name for m in text[:8]),
+        ))
     return lints
+
+
+def uncalibrated_lints(card: QuantCard) -> list[Lint]:
+    """A W4A4/W8A8 export where some quantized modules carry no input scale: calibration never reached them."""
+    if card.format != "modelopt" or not card.activation_quantized:
+        return []
+    missing = [m for m in card.quantized_modules if m.activation is None]
+    if not missing:
+        return []
+    return [Lint(
+        "warning", "uncalibrated-input-scale",
+        f"{len(missing)} quantized module(s) have no input_scale while the others do: {_names(missing)}; the "
+        "calibration data never reached them (a text-only calibration does not exercise image/audio paths), so "
+        "omnicheck runs them weight-only and a deployment runtime has no calibrated range for their inputs",
+        tuple(m.runtime_name or m.name for m in missing),
+    )]
 
 
 def media_weight_lints(card: QuantCard) -> list[Lint]:
@@ -90,6 +113,14 @@ def ignore_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
             continue
         runtime_name = rename(entry + ".weight").rsplit(".", 1)[0]
         if runtime_name != entry and runtime_name in names:
+            if not _targeted(card, runtime_name, names[runtime_name]):
+                lints.append(Lint(
+                    "info", "ignore-name-mismatch-harmless",
+                    f"ignore entry {entry!r} uses the on-disk name (the module is {runtime_name!r} at run time); "
+                    "harmless here because no quantization target matches that module",
+                    (entry, runtime_name),
+                ))
+                continue
             fact = by_disk.get(entry)
             stored = "stored unquantized" if fact is not None and not fact.weight.quantized else "stored"
             lints.append(Lint(
@@ -104,6 +135,11 @@ def ignore_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
             lints.append(Lint("warning", "ignore-matches-nothing",
                               f"ignore entry {entry!r} matches no module at run time: it protects nothing", (entry,)))
     return lints
+
+
+def _targeted(card: QuantCard, name: str, class_name: str) -> bool:
+    groups = card.config.get("config_groups") or {}
+    return any(target_matches(t, name, class_name) for g in groups.values() for t in g.get("targets") or [])
 
 
 def load_mismatch_lints(card: QuantCard, runtime: RuntimeInfo | None, already: set[str]) -> list[Lint]:
@@ -149,7 +185,7 @@ def deployment_lints(card: QuantCard) -> list[Lint]:
     )]
 
 
-def info_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
+def info_lints(card: QuantCard, runtime: RuntimeInfo | None, checked: bool) -> list[Lint]:
     lints = []
     if card.kv_cache:
         lints.append(Lint("info", "kv-cache-not-emulated",
@@ -163,14 +199,14 @@ def info_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
         lints.append(Lint("warning", "format-not-inspected",
                           f"quantization method {card.format!r} is read from config only; per-module facts may be "
                           "incomplete"))
-    if runtime is None and card.format != "unquantized":
+    if checked and runtime is None and card.format != "unquantized":
         lints.append(Lint("info", "runtime-names-unchecked",
                           "transformers could not build this architecture on the meta device here, so ignore lists "
                           "were not checked against run-time module names"))
     return lints
 
 
-def lint_card(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
+def lint_card(card: QuantCard, runtime: RuntimeInfo | None, checked: bool = True) -> list[Lint]:
     ignore = ignore_lints(card, runtime)
     already = {n for lint in ignore if lint.code == "ignore-name-mismatch" for n in lint.modules}
     return (
@@ -179,5 +215,6 @@ def lint_card(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
         + deployment_lints(card)
         + media_weight_lints(card)
         + activation_lints(card)
-        + info_lints(card, runtime)
+        + uncalibrated_lints(card)
+        + info_lints(card, runtime, checked)
     )
