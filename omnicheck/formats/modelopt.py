@@ -208,7 +208,7 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
             continue
         plain[rename(key)] = tensor
     result = model.load_state_dict(plain, strict=False)
-    missing = [k for k in result.missing_keys if not _derived(model, k)]
+    missing = [k for k in result.missing_keys if not _derived(model, k) and k.rsplit(".", 1)[0] not in emulated]
     unexpected = list(result.unexpected_keys)
     if missing or unexpected:
         problems = []
