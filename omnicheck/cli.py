@@ -1,6 +1,7 @@
-"""The omnicheck command line. `omnicheck inspect PATH [--json]`: the quant card and its lints, before any GPU time.
+"""The `omnicheck` command: `demo` runs the built-in panel; `inspect PATH [--json]` prints a checkpoint's quant
+card and lints before any GPU time; everything else is `pytest --model ...`.
 
-Add a subcommand with a `cmd_NAME(args) -> int` function and a line in `build_parser`.
+Add a subcommand with a `cmd_NAME(args) -> int` function and a parser in `build_parser`.
 """
 
 from __future__ import annotations
@@ -70,9 +71,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if card.errors() else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from omnicheck.demo import run_demo
+
+    return run_demo(args.pytest_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omnicheck", description="Validate quantized multimodal models.")
+    parser = argparse.ArgumentParser(
+        prog="omnicheck",
+        description="Check quantized multimodal models against their reference. "
+        "The main entry point is pytest: pytest --model bf16=PATH --model w4a4=PATH",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build the demo panel offline and check it end to end")
+    demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (e.g. -m 'not video')")
+    demo.set_defaults(func=cmd_demo)
     inspect = sub.add_parser("inspect", help="print a checkpoint's quant card and lints (exit 1 on an error lint)")
     inspect.add_argument("path", help="checkpoint folder (config.json + safetensors)")
     inspect.add_argument("--json", action="store_true", help="print the card as JSON")

@@ -358,12 +358,23 @@ def load_image(path: Path):
 
 
 def load_audio(path: Path):
+    import warnings
+
     import librosa
+    import soundfile
 
     try:
-        audio, _ = librosa.load(str(path), sr=SAMPLING_RATE, mono=True)
-    except Exception as err:  # librosa raises several unrelated types for unreadable files
-        raise FixtureError(f"audio {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if rate != SAMPLING_RATE:
+            audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLING_RATE)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError):
+        try:  # formats libsndfile cannot read (mp3, m4a) go through librosa's fallback decoder
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, _ = librosa.load(str(path), sr=SAMPLING_RATE, mono=True)
+        except Exception as err:  # the fallback raises several unrelated types for unreadable files
+            raise FixtureError(f"audio {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None
     if audio.size == 0:
         raise FixtureError(f"audio {path} is empty", "restore or replace the file")
     return audio
