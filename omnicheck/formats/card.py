@@ -400,4 +400,5 @@ def _producer_from_metadata(path: Path) -> dict[str, Any]:
         meta = read_metadata(files[0])
     except (OSError, ValueError):
         return {}
+    meta.pop("format", None)  # "pt" in every torch-written file: says nothing about the producer
     return {"safetensors_metadata": meta} if meta else {}
