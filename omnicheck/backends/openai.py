@@ -396,20 +396,39 @@ class OpenAIBackend:
         return cards[0]
 
     def _ask_server_info(self, timeout: float) -> dict[str, Any]:
-        """What the server says about itself: vLLM answers /version, SGLang /get_server_info."""
+        """What the server says about itself, from whichever of these it answers.
+
+        vLLM: /version always; /server_info only with VLLM_SERVER_DEV_MODE=1 (its model_config names the
+        quantization method and dtype). SGLang: /get_server_info (quantization, dtype, kv_cache_dtype).
+        """
         info: dict[str, Any] = {}
         version = http_json(f"{self.root}/version", timeout=timeout, key=self._key)
-        if version.ok and isinstance(version.body, dict):
-            info["version"] = version.body.get("version")
-        server = http_json(f"{self.root}/get_server_info", timeout=timeout, key=self._key)
-        if server.ok and isinstance(server.body, dict):
-            info.setdefault("version", server.body.get("version"))
-            info["server_args"] = {k: v for k, v in server.body.items() if isinstance(v, (str, int, float, bool))}
+        if version.ok and isinstance(version.body, dict) and version.body.get("version"):
+            info["version"] = str(version.body["version"])
+        vllm = http_json(f"{self.root}/server_info?config_format=json", timeout=timeout, key=self._key)
+        if vllm.ok and isinstance(vllm.body, dict) and isinstance(vllm.body.get("vllm_config"), dict):
+            config = vllm.body["vllm_config"]
+            model = config.get("model_config") or {}
+            info["quantization"] = model.get("quantization")
+            info["dtype"] = model.get("dtype")
+            info["kv_cache_dtype"] = (config.get("cache_config") or {}).get("cache_dtype")
+            info["source"] = "/server_info"
+            return info
+        sglang = http_json(f"{self.root}/get_server_info", timeout=timeout, key=self._key)
+        if sglang.ok and isinstance(sglang.body, dict):
+            body = sglang.body
+            info.setdefault("version", body.get("version"))
+            for key in ("quantization", "dtype", "kv_cache_dtype"):
+                info[key] = body.get(key)
+            info["source"] = "/get_server_info"
         return info
 
     def quantization(self) -> str:
-        reported = _find_quantization(self._model_card) or _find_quantization(self._server_info)
-        return reported or QUANT_NOT_REPORTED
+        """The server's own word, 'none' when it says there is none, or that it does not say."""
+        if "quantization" not in self._server_info:
+            return QUANT_NOT_REPORTED
+        reported = self._server_info["quantization"]
+        return f"{reported or 'none'} (reported by server {self._server_info['source']})"
 
     def describe(self) -> dict[str, Any]:
         card = {k: v for k, v in self._model_card.items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
@@ -420,6 +439,8 @@ class OpenAIBackend:
             "model_card": card,
             "server_version": self._server_info.get("version") or "not reported by server",
             "quantization": self.quantization(),
+            "dtype": self._server_info.get("dtype") or "not reported by server",
+            "kv_cache_dtype": self._server_info.get("kv_cache_dtype") or "not reported by server",
             "settings": {"temperature": 0, "seed": self.seed, "concurrency": self.concurrency,
                          "timeout_s": self.timeout, "retries": self.retries},
             "video_input": "frames" if self._video_as_frames else "video_url",
@@ -558,23 +579,6 @@ def _failure(problem: str, video: bool, as_frames: bool) -> Generation:
     return Generation(text="", tokens=0, extra=extra)
 
 
-def _find_quantization(data: Any) -> str | None:
-    """A 'quantization'-like field anywhere in what the server sent, as 'key=value'."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if "quant" in str(key).lower() and value not in (None, "", [], {}):
-                return f"{key}={value}"
-            found = _find_quantization(value)
-            if found:
-                return found
-    elif isinstance(data, list):
-        for item in data:
-            found = _find_quantization(item)
-            if found:
-                return found
-    return None
-
-
 # --- a local vLLM server, started and stopped by omnicheck (tests, or a user serving a folder) ---
 
 _GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above", "Traceback")
@@ -655,17 +659,28 @@ class LocalVLLMServer:
         return self.process.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM the whole process group (API server + engine core), then SIGKILL after the grace period."""
+        """SIGTERM the server's process group (API server + engine core), SIGKILL what is left after grace."""
         import signal
 
-        if self.process.poll() is None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
+                continue
+            if not _group_alive(self.process.pid):
+                break
+            time.sleep(1.0)
         if not self._log.closed:
             self._log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
