@@ -1,0 +1,24 @@
+"""The variant x modality matrix printed at the end of a pytest run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnicheck.types import MODALITIES
+
+
+def matrix_lines(document: dict[str, Any]) -> list[str]:
+    matrix = document.get("matrix", {})
+    variants = [v["name"] for v in document.get("variants", [])]
+    width = max([len(v) for v in variants] + [8])
+    lines = [f"{'variant':<{width}}  " + "  ".join(f"{m:<12}" for m in MODALITIES)]
+    for name in variants:
+        row = matrix.get(name, {})
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{row.get(m, '-'):<12}" for m in MODALITIES))
+    for verdict in document.get("verdicts", []):
+        if verdict["status"] in ("BROKEN", "DEGRADED", "INCONCLUSIVE", "ERROR"):
+            lines.append(f"  {verdict['variant']} {verdict['probe']}: {verdict['status']}: {verdict['message']}")
+    for finding in document.get("findings", []):
+        if finding.get("severity") in ("error", "warning") or finding.get("code") == "diagnosis":
+            lines.append(f"  finding [{finding.get('variant')}]: {finding.get('message')}")
+    return lines

@@ -1,0 +1,398 @@
+"""Orchestration, usable without pytest: variants -> probes -> comparison -> verdicts -> reports.
+
+At most one model is resident at a time. The reference runs first (or comes from the cache), every result is
+written to the JSON document as soon as it exists, so an interrupted run keeps what it computed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from omnicheck import __version__
+from omnicheck.errors import OmnicheckError, UnsupportedModality
+from omnicheck.probes import PROBES, load_probe, modality_of
+from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
+from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict
+from omnicheck.variants import Variant
+
+SCHEMA_VERSION = 1
+PACKAGES = ("torch", "transformers", "compressed-tensors", "lm-eval", "jiwer", "librosa", "av", "numpy", "pytest")
+
+
+@dataclass
+class RunConfig:
+    variants: list[Variant]
+    probes: list[str] = field(default_factory=lambda: list(PROBES))
+    tier: str = "smoke"
+    report_dir: Path = Path("reports")
+    data: dict[str, Path] = field(default_factory=dict)
+    settings: Any = None  # omnicheck.config.Settings: thresholds, statistics, inconclusive policy
+    refresh_reference: bool = False
+    cache_dir: Path | None = None
+    device: str | None = None
+    batch_size: int | None = None
+    max_new_tokens: int | None = None
+    argv: list[str] = field(default_factory=list)
+    write_html: bool = True
+
+    @property
+    def reference(self) -> Variant:
+        return next(v for v in self.variants if v.is_reference)
+
+
+@dataclass
+class VariantState:
+    variant: Variant
+    fingerprint: str | None = None
+    description: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] | None = None
+    lints: list[dict[str, Any]] = field(default_factory=list)
+    execution_path: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Session:
+    def __init__(self, run: RunConfig, progress: Callable[[str], None] | None = None):
+        self.run = run
+        self.progress = progress or (lambda _msg: None)
+        self.store = ReferenceStore(Path(run.cache_dir) / "reference" if run.cache_dir else None)
+        self.states = {v.name: VariantState(v) for v in run.variants}
+        self.results: dict[tuple[str, str], ProbeResult] = {}
+        self.verdicts: dict[tuple[str, str], Verdict] = {}
+        self.selected: list[tuple[str, str]] = [(v.name, p) for v in run.variants for p in run.probes]
+        self.reference_generations = 0  # reference probe runs that needed the model (0 on a cache hit)
+        self._probes: dict[str, Any] = {}
+        self._samples: dict[str, list[Sample]] = {}
+        self._loaded: tuple[str, Any] | None = None
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+
+    # --- probes and samples ---
+
+    def probe(self, name: str):
+        if name not in self._probes:
+            self._probes[name] = load_probe(name, self.run.data.get(name))
+        return self._probes[name]
+
+    def samples(self, name: str) -> list[Sample]:
+        if name not in self._samples:
+            self._samples[name] = self.probe(name).load_samples(self.run.tier)
+        return self._samples[name]
+
+    def generation_settings(self, probe_name: str) -> GenerationSettings:
+        base = self.probe(probe_name).settings
+        return GenerationSettings(
+            max_new_tokens=self.run.max_new_tokens or base.max_new_tokens,
+            batch_size=self.run.batch_size or base.batch_size,
+            do_sample=False,
+        )
+
+    # --- models: one resident at a time ---
+
+    def backend(self, name: str):
+        if self._loaded and self._loaded[0] == name:
+            return self._loaded[1]
+        self.release()
+        state = self.states[name]
+        if state.error:
+            raise _LoadFailed(state.error)
+        self.inspect(name)
+        from omnicheck.backends import open_backend
+
+        self.progress(f"loading {name} ({state.variant.location})")
+        try:
+            backend = open_backend(state.variant, device=self.run.device)
+        except OmnicheckError as err:
+            state.error = str(err)
+            self._write_json()
+            raise _LoadFailed(state.error) from None
+        state.description = backend.describe()
+        self._loaded = (name, backend)
+        return backend
+
+    def release(self) -> None:
+        if self._loaded:
+            self._loaded[1].close()
+            self._loaded = None
+
+    def inspect(self, name: str) -> None:
+        """Fingerprint and quant card, read statically before any weights load."""
+        state = self.states[name]
+        if state.fingerprint is not None or state.variant.is_url:
+            return
+        if not state.variant.path.is_dir():
+            return  # the load reports the bad path in one line
+        state.fingerprint = fingerprint_model(state.variant.path)
+        try:
+            from omnicheck.formats import inspect_checkpoint
+        except ImportError:  # the formats package arrives separately
+            return
+        try:
+            card = inspect_checkpoint(state.variant.path)
+        except OmnicheckError as err:
+            state.lints.append({"severity": "error", "code": "card-unreadable", "message": str(err)})
+            return
+        state.card = card.to_json()
+        state.lints = [lint.to_json() for lint in card.lints]
+        state.execution_path = card.execution_path()
+
+    # --- results ---
+
+    def result(self, variant: str, probe: str) -> ProbeResult:
+        key = (variant, probe)
+        if key in self.results:
+            return self.results[key]
+        if self.states[variant].variant.is_reference:
+            self._run_reference([p for v, p in self.selected if v == variant and (v, p) not in self.results] or [probe])
+        else:
+            self.results[key] = self._run(variant, probe)
+        self._write_json()
+        return self.results[key]
+
+    def _run_reference(self, probes: list[str]) -> None:
+        """All the reference's pending probes in one model load, each from the cache when it can be."""
+        name = self.run.reference.name
+        for probe in probes:
+            if (name, probe) in self.results:
+                continue
+            key = self._cache_key(probe)
+            cached = None if (key is None or self.run.refresh_reference) else self.store.get(probe, key)
+            if cached is not None:
+                self.progress(f"{name} {probe}: reference results from cache")
+                self.results[(name, probe)] = cached
+                continue
+            result = self._run(name, probe)
+            if result.status == "ok":
+                self.reference_generations += 1
+                if key is not None:
+                    self.store.put(probe, key, result)
+            self.results[(name, probe)] = result
+
+    def _cache_key(self, probe: str) -> str | None:
+        state = self.states[self.run.reference.name]
+        self.inspect(state.variant.name)
+        if state.fingerprint is None:
+            return None
+        try:
+            samples = self.samples(probe)
+        except OmnicheckError:
+            return None
+        media = [str(p.path) for s in samples for m in s.messages for p in m.media()]
+        return cache_key(
+            state.fingerprint,
+            self.probe(probe).fingerprint(),
+            [s.id for s in samples],
+            fingerprint_files(media),
+            {**self.generation_settings(probe).key(), "tier": self.run.tier},
+        )
+
+    def _run(self, variant: str, probe_name: str) -> ProbeResult:
+        modality = modality_of(probe_name)
+        start = time.perf_counter()
+        try:
+            backend = self.backend(variant)
+            if modality not in backend.modalities:
+                raise UnsupportedModality(
+                    f"{variant} ({backend.describe().get('model_type')}) takes no {modality} input",
+                    "nothing to fix: the probe does not apply to this model",
+                )
+            probe = self.probe(probe_name)
+            samples = self.samples(probe_name)
+            self.progress(f"{variant} {probe_name}: {len(samples)} samples")
+            result = probe.run(backend, samples, self.generation_settings(probe_name))
+            result.variant = variant
+            return result
+        except UnsupportedModality as err:
+            return self._failed(variant, probe_name, "skipped", str(err), start)
+        except _LoadFailed as err:
+            return self._failed(variant, probe_name, "error", str(err), start)
+        except OmnicheckError as err:
+            return self._failed(variant, probe_name, "error", str(err), start)
+        except Exception as err:  # an unexpected failure in one probe must not lose the others
+            failed = self._failed(variant, probe_name, "error", f"{type(err).__name__}: {err}", start)
+            failed.info["traceback"] = traceback.format_exc()
+            return failed
+
+    def _failed(self, variant: str, probe: str, status: str, reason: str, start: float) -> ProbeResult:
+        metrics = list(getattr(self._probes.get(probe), "metrics", []))
+        return ProbeResult(
+            variant=variant,
+            probe=probe,
+            modality=modality_of(probe),
+            status=status,  # type: ignore[arg-type]
+            metrics=metrics,
+            reason=reason,
+            seconds=time.perf_counter() - start,
+        )
+
+    # --- verdicts ---
+
+    def verdict(self, variant: str, probe: str) -> Verdict:
+        key = (variant, probe)
+        if key in self.verdicts:
+            return self.verdicts[key]
+        reference_name = self.run.reference.name
+        if variant != reference_name:
+            self.result(reference_name, probe)  # the reference first: loads it at most once for all probes
+        from omnicheck import gate
+
+        result = self.result(variant, probe)
+        reference = self.results[(reference_name, probe)]
+        card = self.states[variant].card
+        verdict = gate.judge(reference, result, self.run.settings, card=card)
+        self.verdicts[key] = verdict
+        self._diagnose(variant)
+        self._write_json()
+        return verdict
+
+    def _diagnose(self, variant: str) -> None:
+        from omnicheck import gate
+
+        mine = [v for (name, _), v in self.verdicts.items() if name == variant]
+        self.states[variant].description["findings"] = gate.diagnose(mine, self.states[variant].card)
+
+    # --- reports ---
+
+    def document(self) -> dict[str, Any]:
+        matrix: dict[str, dict[str, str]] = {}
+        for (variant, _), verdict in self.verdicts.items():
+            cell = matrix.setdefault(variant, {})
+            cell[verdict.modality] = _worse(cell.get(verdict.modality), verdict.status)
+        findings = []
+        for name, state in self.states.items():
+            for finding in state.description.get("findings", []):
+                findings.append(finding if isinstance(finding, dict) else {"variant": name, "message": str(finding)})
+            for lint in state.lints:
+                findings.append({"variant": name, "modality": None, **lint})
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "omnicheck_version": __version__,
+            "created": self.started.isoformat(timespec="seconds"),
+            "run": {
+                "argv": self.run.argv,
+                "tier": self.run.tier,
+                "reference": self.run.reference.name,
+                "probes": self.run.probes,
+                "settings": {p: self.generation_settings(p).key() for p in self.run.probes if p in self._probes},
+                "thresholds": _settings_json(self.run.settings),
+                "reference_cache": {"hits": self.store.hits, "misses": self.store.misses,
+                                    "reference_generations": self.reference_generations},
+            },
+            "environment": environment(self._device_name()),
+            "variants": [self._variant_json(state) for state in self.states.values()],
+            "results": [r.to_json() for r in self.results.values()],
+            "verdicts": [v.to_json() for v in self.verdicts.values()],
+            "matrix": matrix,
+            "findings": findings,
+            "speed": self._speed(),
+        }
+
+    def _device_name(self) -> str:
+        for state in self.states.values():
+            if state.description.get("device"):
+                return state.description["device"]
+        return self.run.device or "cpu"
+
+    def _variant_json(self, state: VariantState) -> dict[str, Any]:
+        desc = {k: v for k, v in state.description.items() if k != "findings"}
+        return {
+            "name": state.variant.name,
+            "location": state.variant.location,
+            "is_reference": state.variant.is_reference,
+            "backend": "openai" if state.variant.is_url else "hf",
+            "fingerprint": state.fingerprint,
+            "model_type": desc.get("model_type"),
+            "modalities": desc.get("modalities", []),
+            "description": desc,
+            "quant_card": state.card,
+            "lints": state.lints,
+            "execution_path": state.execution_path,
+            "load_seconds": desc.get("load_seconds"),
+            "error": state.error,
+        }
+
+    def _speed(self) -> list[dict[str, Any]]:
+        rows = []
+        for result in self.results.values():
+            if result.status != "ok" or result.cached or not result.seconds:
+                continue
+            state = self.states.get(result.variant)
+            rows.append({
+                "variant": result.variant,
+                "probe": result.probe,
+                "seconds": round(result.seconds, 3),
+                "generated_tokens": result.generated_tokens,
+                "tokens_per_s": round(result.generated_tokens / result.seconds, 2) if result.generated_tokens else None,
+                "execution_path": state.execution_path if state else None,
+                "label": "measured in-process (transformers eager): not a deployment speed",
+            })
+        return rows
+
+    def write_reports(self, html: bool | None = None) -> list[Path]:
+        paths = [self._write_json()]
+        if self.run.write_html if html is None else html:
+            from omnicheck.report.html import render_html
+
+            paths.append(render_html(self.document(), Path(self.run.report_dir) / "report.html"))
+        return paths
+
+    def _write_json(self) -> Path:
+        out = Path(self.run.report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "omnicheck.json"
+        tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.document(), indent=1, default=str))
+        os.replace(tmp, path)
+        return path
+
+    def close(self) -> None:
+        self.release()
+
+
+class _LoadFailed(Exception):
+    pass
+
+
+_SEVERITY = ["REFERENCE", "PASS", "SKIPPED", "INCONCLUSIVE", "DEGRADED", "ERROR", "BROKEN"]
+
+
+def _worse(a: str | None, b: str) -> str:
+    if a is None:
+        return b
+    return a if _SEVERITY.index(a) >= _SEVERITY.index(b) else b
+
+
+def _settings_json(settings: Any) -> Any:
+    if settings is None:
+        return None
+    to_json = getattr(settings, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(settings) if is_dataclass(settings) else str(settings)
+
+
+def environment(device: str) -> dict[str, Any]:
+    from importlib import metadata
+
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": device,
+        "packages": packages,
+    }

@@ -1,0 +1,100 @@
+"""The reference cache: a reference's per-sample results, keyed by everything that could change them.
+
+Key = model fingerprint + probe fingerprint + sample ids + fixture hashes + generation settings + omnicheck's
+result schema. A key that differs is a different file, so a stale entry is never reused and never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+from omnicheck.types import ProbeResult
+
+SCHEMA = 1
+_SAMPLE_BYTES = 1 << 16
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("OMNICHECK_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "omnicheck"
+
+
+def fingerprint_model(path: Path) -> str:
+    """Identify a checkpoint folder cheaply, also at 12B scale: config and tokenizer files whole,
+    each weight file's size, safetensors header, and three 64 KiB samples of its data."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).iterdir() if p.is_file()):
+        digest.update(file.name.encode())
+        size = file.stat().st_size
+        digest.update(struct.pack("<Q", size))
+        if file.suffix in (".json", ".jinja", ".txt", ".model", ".py") and size < (64 << 20):
+            digest.update(file.read_bytes())
+            continue
+        with open(file, "rb") as handle:
+            for offset in (0, max(0, size // 2 - _SAMPLE_BYTES // 2), max(0, size - _SAMPLE_BYTES)):
+                handle.seek(offset)
+                digest.update(handle.read(_SAMPLE_BYTES))
+            if file.suffix == ".safetensors" and size >= 8:
+                handle.seek(0)
+                (header_len,) = struct.unpack("<Q", handle.read(8))
+                if header_len < size:
+                    digest.update(handle.read(min(header_len, 100 << 20)))
+    return digest.hexdigest()[:16]
+
+
+def fingerprint_files(paths: list[str]) -> str:
+    """Hash of the media a probe read (content, not names), so a changed fixture invalidates the cache."""
+    digest = hashlib.sha256()
+    for name in sorted(set(paths)):
+        path = Path(name)
+        digest.update(path.name.encode())
+        if path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: str, probe: dict[str, Any], sample_ids: list[str], media: str, settings: dict[str, Any]) -> str:
+    blob = json.dumps(
+        {"schema": SCHEMA, "model": model, "probe": probe, "samples": sample_ids, "media": media, "settings": settings},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class ReferenceStore:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else default_cache_dir() / "reference"
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, probe: str, key: str) -> Path:
+        return self.root / f"{probe}-{key}.json"
+
+    def get(self, probe: str, key: str) -> ProbeResult | None:
+        path = self._path(probe, key)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            self.misses += 1
+            return None
+        if data.get("key") != key:
+            self.misses += 1
+            return None
+        self.hits += 1
+        result = ProbeResult.from_json(data["result"])
+        result.cached = True
+        return result
+
+    def put(self, probe: str, key: str, result: ProbeResult) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self._path(probe, key)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"key": key, "result": result.to_json()}))
+        os.replace(tmp, path)
