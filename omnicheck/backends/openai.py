@@ -26,7 +26,6 @@ import re
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,10 +35,10 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from omnicheck.backends.base import Generation
-from omnicheck.errors import BackendError
+from omnicheck.errors import BackendError, OmnicheckError
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Part, Sample, TextPart, VideoPart
 
 API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
@@ -160,12 +159,12 @@ def _to_png(path: Path) -> bytes:
 
 
 def audio_part(path: Path) -> dict[str, Any]:
-    """Any audio file -> 16 kHz mono 16-bit WAV, the form every OpenAI-compatible audio model takes."""
-    import librosa
+    """Any audio file -> 16 kHz mono 16-bit WAV, read the way the transformers backend reads it."""
     import numpy as np
 
-    samples, _ = librosa.load(str(path), sr=AUDIO_RATE, mono=True)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    from omnicheck.backends.hf import load_audio
+
+    pcm = (np.clip(load_audio(path), -1.0, 1.0) * 32767).astype("<i2").tobytes()
     raw = wav_bytes(pcm, AUDIO_RATE)
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(raw).decode("ascii"), "format": "wav"}}
 
@@ -188,18 +187,16 @@ def video_part(path: Path) -> dict[str, Any]:
 
 
 def video_frame_parts(path: Path, num_frames: int) -> list[dict[str, Any]]:
-    """num_frames evenly spaced frames as JPEG image parts, for servers that do not take video."""
-    import av
+    """The frames the transformers backend would sample, as JPEG image parts, for servers that take no video."""
+    from PIL import Image
 
-    with av.open(str(path)) as container:
-        frames = [frame.to_image() for frame in container.decode(video=0)]
-    if not frames:
-        raise BackendError(f"{path} has no video frames", "check the file plays, e.g. with ffprobe")
-    picks = sorted({round(i * (len(frames) - 1) / max(num_frames - 1, 1)) for i in range(num_frames)})
+    from omnicheck.backends.hf import load_video
+
+    frames, _ = load_video(path, num_frames)
     parts = []
-    for index in picks:
+    for frame in frames:
         out = io.BytesIO()
-        frames[index].convert("RGB").save(out, format="JPEG", quality=90)
+        Image.fromarray(frame).convert("RGB").save(out, format="JPEG", quality=90)
         parts.append({"type": "image_url", "image_url": {"url": data_uri("image/jpeg", out.getvalue())}})
     return parts
 
@@ -277,9 +274,9 @@ class ResponseCache:
     def get(self, key: str) -> Generation | None:
         try:
             data = json.loads(self._path(key).read_text())
-        except (OSError, ValueError):
-            return None
-        return Generation(text=data["text"], tokens=data["tokens"], extra=dict(data["extra"]))
+            return Generation(text=str(data["text"]), tokens=int(data["tokens"]), extra=dict(data["extra"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or unreadable (a crash mid-write leaves only a .tmp file): ask again
 
     def put(self, key: str, generation: Generation) -> None:
         path = self._path(key)
@@ -365,6 +362,7 @@ class OpenAIBackend:
         self._server_down = threading.Event()
         self._modalities: frozenset[str] | None = None
         self._modality_evidence: dict[str, str] = {}
+        self._lm: Any = None
         self._model_card = self._pick_model(variant.served_name, connect_timeout)
         self.model: str = self._model_card["id"]
         self._server_info = self._ask_server_info(connect_timeout)
@@ -434,6 +432,7 @@ class OpenAIBackend:
         card = {k: v for k, v in self._model_card.items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
         return {
             "backend": "openai",
+            "model_type": f"served model {self.model}",
             "url": self.base,
             "model": self.model,
             "model_card": card,
@@ -443,6 +442,7 @@ class OpenAIBackend:
             "kv_cache_dtype": self._server_info.get("kv_cache_dtype") or "not reported by server",
             "settings": {"temperature": 0, "seed": self.seed, "concurrency": self.concurrency,
                          "timeout_s": self.timeout, "retries": self.retries},
+            "modalities": sorted(self.modalities),
             "video_input": "frames" if self._video_as_frames else "video_url",
             "modality_evidence": dict(self._modality_evidence),
             "api_key": "set" if self._key else "none",
@@ -501,7 +501,7 @@ class OpenAIBackend:
         try:
             payload = {"model": self.model, "messages": chat_messages(sample.messages, as_frames),
                        **self._settings(settings)}
-        except (OSError, ValueError, RuntimeError, BackendError) as err:
+        except (OSError, ValueError, RuntimeError, OmnicheckError) as err:
             return _failure(f"cannot read the sample's media: {one_line(str(err))}", video, as_frames)
         answer = self._send(payload)
         if video and not as_frames and 400 <= answer.status < 500 and "video" in answer.problem.lower():
@@ -514,7 +514,7 @@ class OpenAIBackend:
             return _failure(f"server {what}: {answer.problem}", video, as_frames)
         try:
             choice = answer.body["choices"][0]
-            text = choice["message"]["content"] or ""
+            text = (choice["message"]["content"] or "").strip()  # as the transformers backend returns it
         except (KeyError, IndexError, TypeError):
             return _failure(f"server answer has no choices[0].message.content: {one_line(str(answer.body))}",
                             video, as_frames)
@@ -552,24 +552,42 @@ class OpenAIBackend:
     def lm_eval_model(self) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
 
-        The evaluator must be called with apply_chat_template=True: the server applies its chat template.
+        The server applies the model's chat template, so the LM reports a (placeholder) template: lm-eval then
+        sends chat messages, which is the only form a chat-completions endpoint takes.
         """
-        from lm_eval.models.openai_completions import LocalChatCompletion
-
-        header = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        return LocalChatCompletion(
-            base_url=f"{self.base}/chat/completions",
-            model=self.model,
-            tokenizer_backend=None,
-            num_concurrent=self.concurrency,
-            max_retries=self.retries,
-            timeout=int(self.timeout),
-            seed=self.seed,
-            header=header,
-        )
+        if self._lm is None:
+            self._lm = server_chat_lm(
+                base_url=f"{self.base}/chat/completions",
+                model=self.model,
+                tokenizer_backend=None,
+                num_concurrent=self.concurrency,
+                max_retries=self.retries,
+                timeout=int(self.timeout),
+                seed=self.seed,
+                header={"Authorization": f"Bearer {self._key}"} if self._key else {},
+            )
+        return self._lm
 
     def close(self) -> None:
         return None
+
+
+SERVER_CHAT_TEMPLATE = "applied by the server"
+
+
+def server_chat_lm(**kwargs: Any) -> Any:
+    """lm-eval's LocalChatCompletion that says it has a chat template (the server's), so prompts go as messages."""
+    from lm_eval.models.openai_completions import LocalChatCompletion
+
+    class ServerChatCompletion(LocalChatCompletion):
+        def chat_template(self, chat_template: bool | str = False) -> str | None:
+            return SERVER_CHAT_TEMPLATE if chat_template else None
+
+        @property
+        def tokenizer_name(self) -> str:
+            return f"server:{self.model}"
+
+    return ServerChatCompletion(**kwargs)
 
 
 def _failure(problem: str, video: bool, as_frames: bool) -> Generation:
