@@ -66,6 +66,7 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
 
+    out = Path(out)
     shutil.copytree(source, out, dirs_exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     for file in sorted(out.glob("*.safetensors")):

@@ -6,7 +6,6 @@ heavy: models, probes and statistics load only when an omnicheck test runs.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,10 +165,7 @@ def _inconclusive_policy(config: pytest.Config, session: "Session") -> str:
     option = config.getoption("--omnicheck-inconclusive")
     if option:
         return option
-    configured = getattr(session.run.settings, "inconclusive", None)
-    if configured:
-        return configured
-    return "fail" if os.environ.get("CI") else "skip"
+    return session.run.settings.inconclusive
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -196,6 +192,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if omni is None:
         return
     omni.selected = [(i.variant, i.probe) for i in session.items if isinstance(i, OmnicheckItem)]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """With pytest-html installed, attach the verdict to its row; omnicheck does not depend on it."""
+    outcome = yield
+    if call.when != "call" or not isinstance(item, OmnicheckItem):
+        return
+    pytest_html = item.config.pluginmanager.getplugin("html")
+    verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
+    if pytest_html is None or verdict is None:
+        return
+    from omnicheck.report.html import pytest_html_extras
+
+    report = outcome.get_result()
+    extras = getattr(report, "extras", [])
+    extras.append(pytest_html.extras.html(pytest_html_extras(verdict.to_json())))
+    report.extras = extras
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -89,8 +89,9 @@ class Session:
 
     def generation_settings(self, probe_name: str) -> GenerationSettings:
         base = self.probe(probe_name).settings
+        configured = self.run.settings.max_new_tokens_for(probe_name, base.max_new_tokens) if self.run.settings else None
         return GenerationSettings(
-            max_new_tokens=self.run.max_new_tokens or base.max_new_tokens,
+            max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
             batch_size=self.run.batch_size or base.batch_size,
             do_sample=False,
         )
