@@ -276,28 +276,6 @@ def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]]) -> l
     return rows
 
 
-def check_manifest(folder: Path, names: Sequence[str]) -> None:
-    """The bundled files must be the ones their manifest.json describes (sha256 and size)."""
-    import json
-
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise FixtureError(f"{manifest_path} is missing", "restore fixtures/ from the omnicheck repository")
-    entries = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-    for name in names:
-        path, entry = folder / name, entries.get(name)
-        if entry is None:
-            raise FixtureError(f"{name} is not listed in {manifest_path}", "add it with sha256, bytes, source, license")
-        if not path.is_file():
-            raise FixtureError(f"bundled fixture {path} is missing", "restore fixtures/ from the omnicheck repository")
-        data = path.read_bytes()
-        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise FixtureError(
-                f"bundled fixture {path} does not match its manifest (sha256/size differ)",
-                "restore it from the omnicheck repository, or regenerate it and its manifest entry with its script",
-            )
-
-
 # --- the probe base ---
 
 
