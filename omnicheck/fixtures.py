@@ -24,12 +24,12 @@ _verified: dict[Path, tuple[int, int, str]] = {}  # file -> (size, mtime_ns, sha
 
 
 def candidates() -> list[Path]:
-    """Where fixtures may be, in order: $OMNICHECK_FIXTURES, the repo checkout beside the package
-    (source tree or editable install), a copy shipped inside the package."""
+    """Where fixtures may be, in order: $OMNICHECK_FIXTURES (an explicit choice wins), then the repository
+    checkout the package sits in (a source tree or `pip install -e .`). A wheel does not carry fixtures/."""
     found = []
     if os.environ.get(ENV):
         found.append(Path(os.environ[ENV]).expanduser())
-    found += [_PACKAGE.parent / "fixtures", _PACKAGE / "_fixtures"]
+    found.append(_PACKAGE.parent / "fixtures")
     return found
 
 

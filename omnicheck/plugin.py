@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"probes to run (default: all): {', '.join(PROBES)}.")
     group.addoption("--omnicheck-tier", choices=("smoke", "full"), default=None,
                     help="smoke: a few samples per probe (minutes on a CPU); full: every bundled sample.")
+    group.addoption("--omnicheck-limit", type=int, default=None, metavar="N",
+                    help="at most N samples per probe, spread evenly over the tier's set (like lm-eval's --limit).")
     group.addoption("--omnicheck-report", default=None, metavar="DIR",
                     help="where omnicheck.json and report.html go (default: reports/).")
     group.addoption("--omnicheck-data", action="append", default=[], metavar="PROBE=PATH",
@@ -98,6 +100,7 @@ def _make_session(config: pytest.Config) -> "Session":
         device=config.getoption("--omnicheck-device"),
         batch_size=config.getoption("--omnicheck-batch-size"),
         max_new_tokens=config.getoption("--omnicheck-max-new-tokens"),
+        limit=config.getoption("--omnicheck-limit"),
         argv=list(config.invocation_params.args),
     )
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -192,6 +195,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if omni is None:
         return
     omni.selected = [(i.variant, i.probe) for i in session.items if isinstance(i, OmnicheckItem)]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """With pytest-html installed, attach the verdict to its row; omnicheck does not depend on it."""
+    outcome = yield
+    if call.when != "call" or not isinstance(item, OmnicheckItem):
+        return
+    pytest_html = item.config.pluginmanager.getplugin("html")
+    verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
+    if pytest_html is None or verdict is None:
+        return
+    from omnicheck.report.html import pytest_html_extras
+
+    report = outcome.get_result()
+    extras = getattr(report, "extras", [])
+    extras.append(pytest_html.extras.html(pytest_html_extras(verdict.to_json())))
+    report.extras = extras
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

