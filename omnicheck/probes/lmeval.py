@@ -381,8 +381,10 @@ def doc_index(sample: Sample) -> int:
 
 
 def count_tokens(lm: "LM", text: str) -> int:
+    """Tokens in an output, or 0 when the LM has no tokenizer (a server client's tok_encode returns the text)."""
     encode = getattr(lm, "tok_encode", None)
-    return len(encode(text)) if encode and text else 0
+    ids = encode(text) if encode and text else []
+    return len(ids) if ids and isinstance(ids[0], int) else 0
 
 
 def by_filter(logged: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
