@@ -94,3 +94,21 @@ def test_non_model_folder_and_corrupt_weights(run_omnicheck, tiny_gemma, tmp_pat
     )
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*not a model folder (no config.json)*", "*truncated*"])
+
+
+def test_xdist_workers_merge_into_one_report(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
+    """pytest -n 2: each variant on its own worker, one omnicheck.json and one report.html at the end."""
+    result = run_omnicheck(
+        "-n", "2", "--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}",
+        "--omnicheck-probe", "speech_wer,image_caption", *FAST,
+    )
+    assert result.ret == 0, result.stdout.str()
+    document = _document(tmp_path)
+    assert document["run"]["workers"] == 2
+    assert sorted((r["variant"], r["probe"]) for r in document["results"]) == [
+        ("bf16", "image_caption"), ("bf16", "speech_wer"), ("copy", "image_caption"), ("copy", "speech_wer"),
+    ]
+    assert set(document["matrix"]) == {"bf16", "copy"}
+    assert (tmp_path / "reports" / "report.html").exists()
+    assert not list((tmp_path / "reports" / ".parts").glob("*.json"))
+    result.stdout.fnmatch_lines(["variant*text*image*audio*video*", "copy*"])
