@@ -54,4 +54,5 @@ def test_without_model_the_plugin_adds_nothing(pytester):
     pytester.makepyfile("def test_plain():\n    assert True\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    assert "omnicheck" not in result.stdout.str()
+    assert "test_probe[" not in result.stdout.str()
+    assert "= omnicheck =" not in result.stdout.str()
