@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("OMNICHECK_ROOT") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 
@@ -50,6 +50,23 @@ def check(config_name: str, device: str = "cuda") -> dict:
                 m(**tokenizer(text, return_tensors="pt").to(device))
 
     model = mtq.quantize(model, getattr(mtq, config_name), forward_loop)
+    # The export unifies the global scales of layers that share an input (q/k/v, gate/up), as fused deployment
+    # kernels need; apply ModelOpt's own step to the fake-quant model too, then export a copy (export packs weights).
+    import copy
+
+    from modelopt.torch.export.quant_utils import preprocess_linear_fusion
+
+    for layer in model.model.language_model.layers:
+        for group in ([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj],
+                      [layer.mlp.gate_proj, layer.mlp.up_proj]):
+            if all(m.weight_quantizer.is_enabled for m in group):
+                preprocess_linear_fusion(group)
+    export_dir = tempfile.TemporaryDirectory()
+    tmp = export_dir.name
+    export_hf_checkpoint(copy.deepcopy(model), export_dir=tmp)
+    for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja"):
+        if (base / name).exists():
+            (Path(tmp) / name).write_bytes((base / name).read_bytes())
     ids = tokenizer(["A photo of a cat sitting on a wooden table next to a cup of coffee.",
                      "How many clips did Natalia sell altogether in April and May?"],
                     return_tensors="pt", padding=True).to(device)
@@ -78,6 +95,12 @@ def check(config_name: str, device: str = "cuda") -> dict:
                 ours_x = fp4.fake_quantize_nvfp4(x, amax / (6 * 448)).float()
             else:
                 ours_x = fp4.fake_quantize_fp8_static(x, amax / 448).float()
+            differ = (ours_x != theirs_x).reshape(-1, x.shape[-1])
+            if differ.any() and "mismatch_example" not in layers:
+                row = int(differ.any(-1).nonzero()[0])
+                torch.save({"x": x.reshape(-1, x.shape[-1])[row].cpu(), "ours": ours_x.reshape(-1, x.shape[-1])[row].cpu(),
+                            "theirs": theirs_x.reshape(-1, x.shape[-1])[row].cpu(), "amax": amax.cpu(), "layer": name},
+                           Path(os.environ.get("OUT", ".")) / f"mismatch_{config_name}.pt")
             layers[name] = {
                 "max_abs_diff": float((ours_x - theirs_x).abs().max()),
                 "equal_fraction": float((ours_x == theirs_x).float().mean()),
@@ -87,18 +110,14 @@ def check(config_name: str, device: str = "cuda") -> dict:
         theirs_weight_only = model(**ids).logits.float()
         mtq.enable_quantizer(model, "*input_quantizer*")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        export_hf_checkpoint(model, export_dir=tmp)
-        for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja"):
-            if (base / name).exists():
-                (Path(tmp) / name).write_bytes((base / name).read_bytes())
-        ours_model, info = load_modelopt_model(tmp, device=device)
-        with torch.no_grad():
-            ours = ours_model(**ids).logits.float()
-            for module in ours_model.modules():
-                if isinstance(module, emulated_linear_class()):
-                    module.activation_format = None
-            ours_weight_only = ours_model(**ids).logits.float()
+    ours_model, info = load_modelopt_model(tmp, device=device)
+    with torch.no_grad():
+        ours = ours_model(**ids).logits.float()
+        for module in ours_model.modules():
+            if isinstance(module, emulated_linear_class()):
+                module.activation_format = None
+        ours_weight_only = ours_model(**ids).logits.float()
+    export_dir.cleanup()
 
     def compare(a, b):
         return {"max_abs_diff": float((a - b).abs().max()),
