@@ -82,7 +82,9 @@ def nvfp4_block_scales(x: "torch.Tensor", s2: "torch.Tensor | float", block: int
     """The FP8 per-block scales NVFP4 derives for x under second-level scale s2 (float32, [..., n/block])."""
     blocks = x.float().unflatten(-1, (-1, block))
     amax = blocks.abs().amax(-1)
-    return round_to_e4m3(amax / E2M1_MAX / _as_float(s2, amax))
+    # amax / (6 * s2) in this order, as ModelOpt's kernels compute it: with bf16 inputs the ideal scale often sits
+    # exactly on an FP8 rounding midpoint, and another order of operations can round the other way.
+    return round_to_e4m3(amax / (E2M1_MAX * _as_float(s2, amax)))
 
 
 def fake_quantize_nvfp4(x: "torch.Tensor", s2: "torch.Tensor | float", block: int = BLOCK) -> "torch.Tensor":

@@ -263,6 +263,17 @@ def read_described(jsonl: Path, terms_field: str) -> list[Described]:
     return items
 
 
+def digest_files(paths: Sequence[Path]) -> str:
+    """A short hash of text files' contents (references, transcripts): part of a probe's fingerprint, so
+    the reference cache is not reused after the targets change."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def user_jsonl(data: Path, default_name: str) -> Path:
     """A user's reference set: the JSONL itself, or a folder holding `default_name`."""
     data = Path(data).expanduser()

@@ -35,11 +35,9 @@ class ImageCaption(Probe):
     settings = GenerationSettings(max_new_tokens=48)
 
     def load_samples(self, tier: str) -> list[Sample]:
-        if self.data:
-            items = common.read_described(common.user_jsonl(self.data, "captions.jsonl"), "key_objects")
-        else:
+        if not self.data:
             verify_manifest("images")
-            items = common.read_described(fixture_dir("images") / "captions.jsonl", "key_objects")
+        items = common.read_described(self.references_file(), "key_objects")
         chosen = common.select(items, tier, self.smoke_size)
         if self.data:
             for item in chosen:
@@ -71,8 +69,12 @@ class ImageCaption(Probe):
             meta={**sample.meta, "counterfactual": "grey image of the same size"},
         )
 
+    def references_file(self) -> Path:
+        return common.user_jsonl(self.data, "captions.jsonl") if self.data else fixture_dir("images") / "captions.jsonl"
+
     def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "prompt": PROMPT, "similarity": common.encoder_info()}
+        return {**super().fingerprint(), "prompt": PROMPT,
+                "references": common.digest_files([self.references_file()]), "similarity": common.encoder_info()}
 
 
 def grey_image_like(path: Path) -> Path:

@@ -101,11 +101,9 @@ class SpeechWER(Probe):
     settings = GenerationSettings(max_new_tokens=96)
 
     def load_samples(self, tier: str) -> list[Sample]:
-        if self.data:
-            utterances = read_librispeech(Path(self.data))
-        else:
+        if not self.data:
             verify_manifest("speech")
-            utterances = read_librispeech(fixture_dir("speech"))
+        utterances = read_librispeech(self.root())
         chosen = common.select(utterances, tier, self.smoke_size)
         if self.data:
             for utt in chosen:
@@ -140,8 +138,13 @@ class SpeechWER(Probe):
         result.info["normalizer"] = common.transcript_normalizer()[1]
         return result
 
+    def root(self) -> Path:
+        return Path(self.data).expanduser() if self.data else fixture_dir("speech")
+
     def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "prompt": PROMPT, "normalizer": common.transcript_normalizer()[1]}
+        transcripts = sorted(self.root().rglob("*.trans.txt")) if self.root().is_dir() else []
+        return {**super().fingerprint(), "prompt": PROMPT, "normalizer": common.transcript_normalizer()[1],
+                "transcripts": common.digest_files(transcripts)}
 
 
 def corpus_wer(results: Sequence[SampleResult]) -> float:

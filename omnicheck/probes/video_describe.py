@@ -36,11 +36,9 @@ class VideoDescribe(Probe):
     settings = GenerationSettings(max_new_tokens=64, batch_size=2)
 
     def load_samples(self, tier: str) -> list[Sample]:
-        if self.data:
-            items = common.read_described(common.user_jsonl(self.data, "descriptions.jsonl"), "key_concepts")
-        else:
+        if not self.data:
             verify_manifest("video")
-            items = common.read_described(fixture_dir("video") / "descriptions.jsonl", "key_concepts")
+        items = common.read_described(self.references_file(), "key_concepts")
         chosen = common.select(items, tier, self.smoke_size)
         if self.data:
             for item in chosen:
@@ -70,9 +68,12 @@ class VideoDescribe(Probe):
             meta={**sample.meta, "counterfactual": "first frame frozen for the clip's length"},
         )
 
+    def references_file(self) -> Path:
+        return common.user_jsonl(self.data, "descriptions.jsonl") if self.data else fixture_dir("video") / "descriptions.jsonl"
+
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "prompt": PROMPT, "num_frames": NUM_FRAMES,
-                "similarity": common.encoder_info()}
+                "references": common.digest_files([self.references_file()]), "similarity": common.encoder_info()}
 
 
 def frozen_clip_like(path: Path) -> Path:

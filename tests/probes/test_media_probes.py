@@ -144,6 +144,25 @@ def test_extra_lists_matched_and_missed_objects():
     assert extra == {"matched": ["coffee", "cup", "saucer"], "missed": ["spoon"]}
 
 
+def test_fingerprints_change_when_the_targets_do(tmp_path):
+    _librispeech_tree(tmp_path)
+    speech = load_probe("speech_wer", tmp_path)
+    before = speech.fingerprint()
+    trans = tmp_path / "121" / "121726" / "121-121726.trans.txt"
+    trans.write_text(trans.read_text().replace("COUNTRY", "NATION"))
+    assert speech.fingerprint()["transcripts"] != before["transcripts"]
+
+    bundled = Path(__file__).resolve().parents[2] / "fixtures" / "images"
+    shutil.copy(bundled / "horse.jpg", tmp_path / "horse.jpg")
+    row = {"id": "h", "file": "horse.jpg", "references": ["A horse."], "key_objects": [["horse"]]}
+    (tmp_path / "captions.jsonl").write_text(json.dumps(row) + "\n")
+    captions = load_probe("image_caption", tmp_path)
+    first = captions.fingerprint()
+    (tmp_path / "captions.jsonl").write_text(json.dumps(dict(row, key_objects=[["pony"]])) + "\n")
+    assert captions.fingerprint()["references"] != first["references"]
+    assert load_probe("image_caption").fingerprint()["similarity"]["encoder"] == common.ENCODER_NAME
+
+
 # --- counterfactuals ---
 
 
