@@ -230,7 +230,6 @@ def read_card(path: Path) -> QuantCard:
     sources = ["config.json"]
     table = read_tensor_table(path)
     sources += sorted({t.file for t in table.values()})
-    model_type = str(config.get("model_type", "unknown"))
     qcfg = config.get("quantization_config") or {}
     hf_quant = _read_json(path / "hf_quant_config.json", required=False)
     if hf_quant is not None:
