@@ -182,6 +182,8 @@ class QuantCard:
             "groups": self.groups(),
             "kv_cache": self.kv_cache,
             "calibration": self.calibration,
+            "calibration_datasets": list(self.calibration.get("datasets") or []) or None,
+            "activations_ran_quantized": self.activations_ran_quantized,
             "ignore": self.ignore,
             "quantization_config": self.config,
             "sources": self.sources,
@@ -196,6 +198,14 @@ class QuantCard:
         from omnicheck.formats.execution import execution_path
 
         return execution_path(self)
+
+    @property
+    def activations_ran_quantized(self) -> bool | None:
+        """In-process (transformers / omnicheck's loader) activation quantization runs whenever the checkpoint asks
+        for it; None where omnicheck does not know the integration. A server run sets its own record."""
+        if self.format in ("compressed-tensors", "modelopt", "unquantized"):
+            return self.activation_quantized
+        return None
 
     def errors(self) -> list[Lint]:
         return [lint for lint in self.lints if lint.severity == "error"]
@@ -220,7 +230,6 @@ def read_card(path: Path) -> QuantCard:
     sources = ["config.json"]
     table = read_tensor_table(path)
     sources += sorted({t.file for t in table.values()})
-    model_type = str(config.get("model_type", "unknown"))
     qcfg = config.get("quantization_config") or {}
     hf_quant = _read_json(path / "hf_quant_config.json", required=False)
     if hf_quant is not None:

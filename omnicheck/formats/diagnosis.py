@@ -98,8 +98,6 @@ def _ct_spec(module, args) -> _Spec | None:
 
 
 def _measure(x, spec: _Spec, tally: _Tally) -> None:
-    import torch
-
     x = x.detach().float().reshape(-1, x.shape[-1])
     if x.numel() == 0:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,8 @@ def test_card_fields(cards, name):
     assert card["kv_cache"] is None
     assert card["calibration"]["recorded"] is False and card["calibration"]["datasets"] == []
     assert card["runtime_names_checked"] is (fmt != "unquantized")
+    assert card["activations_ran_quantized"] is act  # in-process: compressed-tensors and omnicheck both quantize
+    assert card["calibration_datasets"] is None
 
 
 def test_nvfp4_scale_facts(cards):
@@ -162,6 +165,18 @@ def test_calibration_is_read_from_a_recipe(tmp_path):
     assert cal["recorded"] is True
     assert cal["datasets"] == ["ultrachat_200k", "librispeech_asr"]
     assert cal["samples"] == 512 and cal["modifiers"] == ["GPTQModifier"] and cal["observers"] == ["mse"]
+    tmp_card = tmp_path / "ckpt"
+    tmp_card.mkdir()
+    import shutil
+
+    from omnicheck.formats import read_card
+
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy2(Path(__file__).resolve().parents[2] / "fixtures" / "checkpoints" / "ct-nvfp4-textcal" / name,
+                     tmp_card / name)
+    shutil.copy2(recipe, tmp_card / "recipe.yaml")
+    card = read_card(tmp_card).to_json()
+    assert card["calibration_datasets"] == ["ultrachat_200k", "librispeech_asr"]
 
 
 def test_bad_folders_raise_one_line(tmp_path):

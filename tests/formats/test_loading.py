@@ -236,3 +236,41 @@ def test_modelopt_loader_refuses_other_formats(panel):
 
     with pytest.raises(ModelLoadError, match="not ModelOpt"):
         load_modelopt_model(panel / "ct-nvfp4a16")
+
+
+def test_modelopt_model_generates_through_the_hf_backend_machinery(panel):
+    """The hook proposed for HFBackend (load_modelopt_model instead of from_pretrained when the card says modelopt),
+    reproduced in a subclass until hf.py carries it: text, image and audio generation and the lm-eval wrapper."""
+    import time
+    from pathlib import Path
+
+    from omnicheck.backends.hf import HFBackend, _load_processor, read_config
+    from omnicheck.formats import read_card
+    from omnicheck.formats.modelopt import load_modelopt_model
+    from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample
+
+    class ModelOptBackend(HFBackend):
+        def __init__(self, path: Path):
+            self.path, self.name, self.device = path, path.name, "cpu"
+            self.config_dict = read_config(path)
+            self.model_type = self.config_dict["model_type"]
+            start = time.perf_counter()
+            self.model, self.load_info = load_modelopt_model(path, device="cpu", card=read_card(path))
+            self.processor, self.tokenizer = _load_processor(path)
+            self.is_speech_seq2seq = False
+            self.modalities = frozenset(self._modalities())
+            self.load_seconds = time.perf_counter() - start
+            self._lm = None
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    speech = sorted((fixtures / "speech").rglob("*.flac")) + sorted((fixtures / "speech").rglob("*.wav"))
+    backend = ModelOptBackend(panel / "mo-nvfp4")
+    samples = [
+        Sample("t", (Message.user("Describe a cat."),)),
+        Sample("i", (Message.user(ImagePart(fixtures / "images" / "astronaut.jpg"), "Describe this image."),)),
+        Sample("a", (Message.user(AudioPart(speech[0]), "Transcribe this audio."),)),
+    ]
+    out = backend.generate(samples, GenerationSettings(max_new_tokens=3, batch_size=1))
+    assert len(out) == 3 and all(o.tokens <= 3 for o in out)
+    assert backend.describe()["dtype"] == "bfloat16"
+    assert type(backend.lm_eval_model()).__name__ == "HFLM"
