@@ -239,8 +239,7 @@ def test_modelopt_loader_refuses_other_formats(panel):
 
 
 def test_modelopt_model_generates_through_the_hf_backend_machinery(panel):
-    """The hook proposed for HFBackend (load_modelopt_model instead of from_pretrained when the card says modelopt),
-    reproduced in a subclass until hf.py carries it: text, image and audio generation and the lm-eval wrapper."""
+    """HFBackend loads ModelOpt exports through omnicheck's loader: text, image and audio generation and lm-eval."""
     import time
     from pathlib import Path
 
@@ -249,22 +248,11 @@ def test_modelopt_model_generates_through_the_hf_backend_machinery(panel):
     from omnicheck.formats.modelopt import load_modelopt_model
     from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample
 
-    class ModelOptBackend(HFBackend):
-        def __init__(self, path: Path):
-            self.path, self.name, self.device = path, path.name, "cpu"
-            self.config_dict = read_config(path)
-            self.model_type = self.config_dict["model_type"]
-            start = time.perf_counter()
-            self.model, self.load_info = load_modelopt_model(path, device="cpu", card=read_card(path))
-            self.processor, self.tokenizer = _load_processor(path)
-            self.is_speech_seq2seq = False
-            self.modalities = frozenset(self._modalities())
-            self.load_seconds = time.perf_counter() - start
-            self._lm = None
 
     fixtures = Path(__file__).resolve().parents[2] / "fixtures"
     speech = sorted((fixtures / "speech").rglob("*.flac")) + sorted((fixtures / "speech").rglob("*.wav"))
-    backend = ModelOptBackend(panel / "mo-nvfp4")
+    backend = HFBackend(panel / "mo-nvfp4")
+    assert backend.describe()["execution_path"]["weights"].startswith("emulated by omnicheck")
     samples = [
         Sample("t", (Message.user("Describe a cat."),)),
         Sample("i", (Message.user(ImagePart(fixtures / "images" / "astronaut.jpg"), "Describe this image."),)),
