@@ -34,10 +34,8 @@ MEDIA_PROBES = ("image_caption", "speech_wer", "video_describe")
 
 def bare_loop(backend, samples, settings) -> list[str]:
     """What a user would write without omnicheck: build inputs, generate, decode. No omnicheck code inside."""
-    import librosa
     import torch
     from PIL import Image
-    from transformers.video_utils import load_video
 
     model, processor, tokenizer = backend.model, backend.processor, backend.tokenizer
     outputs: list[str] = []
@@ -55,8 +53,12 @@ def bare_loop(backend, samples, settings) -> list[str]:
                 if part.kind == "image":
                     images.append([Image.open(part.path).convert("RGB")])
                 elif part.kind == "audio":
+                    import librosa
+
                     audios.append(librosa.load(str(part.path), sr=16000, mono=True)[0])
                 else:
+                    from transformers.video_utils import load_video
+
                     frames, meta = load_video(str(part.path), num_frames=part.num_frames, backend="pyav")
                     videos.append(frames)
                     metas.append(meta)
