@@ -202,7 +202,7 @@ def to_model_inputs(batch: dict[str, Any], device: str) -> dict[str, Any]:
 
     out = {}
     for key, value in batch.items():
-        if key == "labels":
+        if key in ("labels", "task_ids"):
             continue
         tensor = torch.as_tensor(value).to(device, non_blocking=True)
         if key == "pixel_values":
