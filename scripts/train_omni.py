@@ -102,7 +102,9 @@ def cmd_heldout(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from omnicheck.models.train.evaluate import evaluate_folder
 
-    results = evaluate_folder(Path(args.model), Path(args.data), limit=args.limit, fewshot=read_fewshot(args.fewshot))
+    results = evaluate_folder(
+        Path(args.model), Path(args.data), limit=args.limit, fewshot=read_fewshot(args.fewshot), dtype=args.dtype
+    )
     print(json.dumps({t: {k: v for k, v in r.items() if k != "examples"} for t, r in results.items()}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
@@ -137,6 +139,7 @@ def main() -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--fewshot")
     p.add_argument("--json")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), help="default: the checkpoint's own (bfloat16)")
     p.set_defaults(func=cmd_evaluate)
     args = parser.parse_args()
     args.func(args)

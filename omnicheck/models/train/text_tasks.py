@@ -173,6 +173,10 @@ def random_instructed(rng: random.Random) -> Instructed:
     topic = rng.choice(TOPICS)
     chosen = rng.sample(INSTRUCTIONS, k=rng.choice((1, 1, 2, 2, 3)))
     kwargs = [_kwargs_for(i, rng) for i in chosen]
+    if NUMBER_WORDS in chosen and END_CHECKER in chosen:  # opener + a 7-word closing phrase need room
+        length = kwargs[chosen.index(NUMBER_WORDS)]
+        if length["relation"] == "less than":
+            length["num_words"] = max(length["num_words"], 20)
     task = rng.choice(TASKS).format(topic=topic)
     prompt = " ".join([task] + [instruction_text(i, k) for i, k in zip(chosen, kwargs)])
     spec = dict(zip(chosen, kwargs))

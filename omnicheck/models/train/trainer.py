@@ -239,11 +239,12 @@ def _stream_class():
 # --- training ---
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+def lr_at(step: int, fraction: float, cfg: TrainConfig) -> float:
+    """Linear warm-up over the first steps, then a cosine over the run's fraction done (of its steps, or of its
+    time budget when the step count is left open: step time varies, the budget does not)."""
+    warm = min(1.0, (step + 1) / cfg.warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
 def _augment_pixels(pixels, generator):
@@ -342,7 +343,6 @@ def train(cfg: TrainConfig, out_dir: Path, fewshot: Sequence[dict[str, str]], de
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     autocast = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
 
-    total = cfg.steps or 10**9
     curve: list[dict[str, Any]] = []
     window: dict[str, list[float]] = {t: [] for t in TASKS}
     wait = 0.0
@@ -350,12 +350,12 @@ def train(cfg: TrainConfig, out_dir: Path, fewshot: Sequence[dict[str, str]], de
     fetched = time.time()
     model.train()
     torch.backends.cuda.matmul.allow_tf32 = True
-    step, failure, mark = 0, None, 0.0
+    step, failure, fraction = 0, None, 0.0
     try:
         for step, bundle in enumerate(loader):
             wait += time.time() - fetched
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, cfg)
+                group["lr"] = lr_at(step, fraction, cfg)
             for batch in bundle.values():
                 labels = batch["labels"].to(device, non_blocking=True)
                 task_ids = batch["task_ids"].to(device, non_blocking=True)
@@ -373,19 +373,19 @@ def train(cfg: TrainConfig, out_dir: Path, fewshot: Sequence[dict[str, str]], de
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             elapsed = time.time() - train_start
-            if step == 20:
-                mark = elapsed
-            if not cfg.steps and step == 60:
-                per_step = (elapsed - mark) / 40  # after start-up costs
-                total = max(cfg.warmup + 50, 61 + int((cfg.train_seconds - elapsed) / per_step))
-                log(f"{per_step * 1000:.0f} ms/step (data wait {wait:.1f} s so far) -> {total} steps")
-            if (step + 1) % cfg.log_every == 0 or step + 1 >= total:
-                point = {"step": step + 1, "seconds": round(elapsed, 1), "lr": round(lr_at(step, total, cfg), 6)}
+            if cfg.steps:  # the cosine starts after warm-up
+                fraction = max(0, step + 1 - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+                done = step + 1 >= cfg.steps
+            else:
+                fraction = elapsed / cfg.train_seconds
+                done = fraction >= 1.0
+            if (step + 1) % cfg.log_every == 0 or done:
+                point = {"step": step + 1, "seconds": round(elapsed, 1), "lr": round(lr_at(step, fraction, cfg), 6)}
                 point.update({t: round(torch.stack(v).mean().item(), 4) for t, v in window.items() if v})
                 curve.append(point)
                 window = {t: [] for t in TASKS}
                 log(json.dumps(point))
-            if step + 1 >= total or elapsed > cfg.train_seconds * 1.05:
+            if done:
                 break
             fetched = time.time()
     except Exception as err:  # save what was learned so far rather than nothing
