@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -110,8 +111,29 @@ class HFBackend:
         model_class = _model_class(self.config_dict)
         torch_dtype = getattr(torch, dtype) if dtype else "auto"
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        os.environ.setdefault("TQDM_DISABLE", "1")  # compressed-tensors' per-layer bars would flood CI logs
+        from omnicheck.formats import read_card
+
+        self.card = read_card(self.path)
+        if self.card.format == "modelopt":
+            # transformers refuses ModelOpt exports; omnicheck dequantizes and emulates them itself
+            from omnicheck.formats.modelopt import load_modelopt_model
+
+            self.model, self.load_info = load_modelopt_model(self.path, device=self.device, dtype=dtype, card=self.card)
+        else:
+            self.model = self._from_pretrained(model_class, torch_dtype)
+            self.load_info = {}
+        self.model.to(self.device).eval()
+        self.processor, self.tokenizer = _load_processor(self.path)
+        self.is_speech_seq2seq = model_class.__name__ == "AutoModelForSpeechSeq2Seq"
+        self.modalities = frozenset(self._modalities())
+        self.load_seconds = time.perf_counter() - start
+        self._lm = None
+
+    def _from_pretrained(self, model_class, torch_dtype):
         try:
-            self.model, info = model_class.from_pretrained(
+            model, info = model_class.from_pretrained(
                 self.path, dtype=torch_dtype, output_loading_info=True, local_files_only=True
             )
         except OSError as err:
@@ -123,12 +145,7 @@ class HFBackend:
                 "(run `omnicheck inspect PATH`)",
             ) from None
         _refuse_bad_load(self.path, info)
-        self.model.to(self.device).eval()
-        self.processor, self.tokenizer = _load_processor(self.path)
-        self.is_speech_seq2seq = model_class.__name__ == "AutoModelForSpeechSeq2Seq"
-        self.modalities = frozenset(self._modalities())
-        self.load_seconds = time.perf_counter() - start
-        self._lm = None
+        return model
 
     # --- capability ---
 
@@ -162,6 +179,7 @@ class HFBackend:
             "resident_bytes": weights_bytes,
             "modalities": sorted(self.modalities),
             "load_seconds": round(self.load_seconds, 3),
+            "execution_path": self.card.execution_path(),
         }
 
     # --- generation ---
@@ -358,12 +376,23 @@ def load_image(path: Path):
 
 
 def load_audio(path: Path):
+    import warnings
+
     import librosa
+    import soundfile
 
     try:
-        audio, _ = librosa.load(str(path), sr=SAMPLING_RATE, mono=True)
-    except Exception as err:  # librosa raises several unrelated types for unreadable files
-        raise FixtureError(f"audio {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if rate != SAMPLING_RATE:
+            audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLING_RATE)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError):
+        try:  # formats libsndfile cannot read (mp3, m4a) go through librosa's fallback decoder
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, _ = librosa.load(str(path), sr=SAMPLING_RATE, mono=True)
+        except Exception as err:  # the fallback raises several unrelated types for unreadable files
+            raise FixtureError(f"audio {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None
     if audio.size == 0:
         raise FixtureError(f"audio {path} is empty", "restore or replace the file")
     return audio

@@ -1,0 +1,1 @@
+"""lm-eval task YAMLs for omnicheck's text probes (and the helpers they name with !function)."""

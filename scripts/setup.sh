@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up everything omnicheck and its tests need on a fresh machine: a virtual environment at .venv with the
+# runtime (torch, transformers, lm-eval, media libraries) and the system packages the tests use.
+# Idempotent: a second run only checks. Offline-safe: needs the package registries, nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${OMNICHECK_VENV:-.venv}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need=()
+  command -v chromium >/dev/null || need+=(chromium chromium-driver)
+  command -v ffmpeg >/dev/null || need+=(ffmpeg)
+  command -v espeak-ng >/dev/null || need+=(espeak-ng)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${need[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+
+stamp="$VENV/.omnicheck-installed"
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing omnicheck[hf,test] into $VENV (first time: several minutes, ~7 GB)"
+  # torch 2.14.1 + torchvision 0.29.1 are the pair gemma4_unified's image and video processors need.
+  "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  "$VENV/bin/python" -m pip install -q -e ".[hf,test]"
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready ($VENV)"

@@ -1,0 +1,119 @@
+"""Real vLLM servers on this CPU, started and stopped by the tests.
+
+The servers run from the separate vLLM venv that scripts/setup_vllm_env.sh builds ($OMNICHECK_VLLM_VENV, default
+/work/venvs/vllm). Without it the whole directory is skipped for one reason; under CI it fails instead, since CI
+builds it. One model per server; the text server lives for the session, the others for their test module, so at
+most two servers (about 3.5 GB each) are up at once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from omnicheck.backends.openai import LocalVLLMServer, log_tail
+from omnicheck.errors import BackendError
+
+REPO = Path(__file__).resolve().parents[2]
+VLLM_VENV = Path(os.environ.get("OMNICHECK_VLLM_VENV", "/work/venvs/vllm"))
+VLLM_PYTHON = VLLM_VENV / "bin" / "python"
+MODELS_SCRIPT = REPO / "scripts" / "make_tiny_served_models.py"
+START_TIMEOUT_S = float(os.environ.get("OMNICHECK_VLLM_START_TIMEOUT", "420"))
+
+# float32 end to end, so greedy tokens can be compared with the transformers backend; the worker runs inside the
+# engine process (uni) to save one more interpreter start.
+SERVER_ARGS = ("--dtype", "float32", "--max-model-len", "4096", "--distributed-executor-backend", "uni",
+               "--seed", "0")
+
+_started: list[LocalVLLMServer] = []
+
+
+def _vllm_missing_reason() -> str | None:
+    if VLLM_PYTHON.exists():
+        return None
+    return (f"no vLLM venv at {VLLM_VENV}: build it with `bash scripts/setup_vllm_env.sh` "
+            "(or set OMNICHECK_VLLM_VENV)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vllm_python() -> Path:
+    reason = _vllm_missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the served tests: {reason}")
+        pytest.skip(reason)
+    return VLLM_PYTHON
+
+
+@pytest.fixture(scope="session")
+def served_models_root() -> Path:
+    return Path(os.environ.get("OMNICHECK_SERVED_MODELS") or REPO / ".cache" / "served-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(served_models_root: Path) -> Callable[[str], Path]:
+    """name -> folder of that tiny model, built on first use (the builder keeps folders whose recipe matches)."""
+
+    def build(name: str) -> Path:
+        folder = served_models_root / name
+        result = subprocess.run([sys.executable, str(MODELS_SCRIPT), str(served_models_root), "--only", name],
+                                capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if result.returncode != 0:
+            pytest.fail(f"building tiny model {name} failed:\n{result.stderr[-3000:]}")
+        return folder
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callable[..., LocalVLLMServer]:
+    """Start a server for a folder; a start failure fails the test with the server's cause and its log tail."""
+    logs = tmp_path_factory.mktemp("vllm-logs")
+    cache = tmp_path_factory.mktemp("vllm-cache")
+
+    def start(model_dir: Path, *extra_args: str, dev_mode: bool = False, expect_failure: bool = False
+              ) -> LocalVLLMServer:
+        env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
+               "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0"}
+        if dev_mode:
+            env["VLLM_SERVER_DEV_MODE"] = "1"  # exposes /server_info, where vLLM names the quantization
+        log = logs / f"{model_dir.name}-{len(_started)}.log"
+        try:
+            server = LocalVLLMServer(model_dir, vllm_python, log, extra_args=[*SERVER_ARGS, *extra_args], env=env,
+                                     start_timeout=START_TIMEOUT_S)
+        except BackendError as err:
+            if expect_failure:
+                raise
+            pytest.fail(f"{err}\n--- last lines of {log} ---\n{log_tail(log)}")
+        _started.append(server)
+        return server
+
+    yield start
+    for server in _started:
+        server.stop()
+
+
+def _stopped_at_end(server: LocalVLLMServer) -> Iterator[LocalVLLMServer]:
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def text_server(serve, tiny_model) -> Iterator[LocalVLLMServer]:
+    yield from _stopped_at_end(serve(tiny_model("text")))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test that used a server gets that server's log tail in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == "call":
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LocalVLLMServer):
+                report.sections.append((f"vLLM log tail ({value.log_path})", log_tail(value.log_path)))

@@ -1,0 +1,137 @@
+"""A server that is down, frozen, or answering 5xx: one line per failure, and no lost results.
+
+The server stopped mid-run is in test_quantized.py (it stops the W8A8 server, whose tests are done by then).
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import threading
+import time
+import urllib.request
+from typing import Iterator
+
+import pytest
+
+from omnicheck.backends.openai import OpenAIBackend, free_port
+from omnicheck.errors import BackendError
+from omnicheck.types import GenerationSettings, Message, Sample
+from omnicheck.variants import Variant
+
+SETTINGS = GenerationSettings(max_new_tokens=6)
+
+
+def samples(n: int) -> list[Sample]:
+    return [Sample(id=f"s{i}", messages=(Message.user(f"Say {i}."),)) for i in range(n)]
+
+
+def test_server_down_at_start_is_one_line():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(BackendError) as err:
+        OpenAIBackend(Variant("down", url), connect_timeout=2)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"cannot reach the server for down at {url}" in message
+    assert "fix: start the server" in message
+
+
+def test_frozen_server_times_out_per_sample_then_recovers(text_server):
+    """SIGSTOP freezes the API server: the kernel still accepts connections, nothing answers."""
+    backend = OpenAIBackend(Variant("frozen", text_server.url), timeout=1.5, retries=1, backoff=0.1)
+    os.kill(text_server.process.pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        generations = backend.generate(samples(3), SETTINGS)
+        elapsed = time.monotonic() - start
+    finally:
+        os.kill(text_server.process.pid, signal.SIGCONT)
+    assert [g.text for g in generations] == ["", "", ""]
+    for generation in generations:
+        assert generation.extra["error"] == "server failed: no answer within 1.5 s (timed out)"
+    assert elapsed < 3 * 2 * 1.5 + 5  # bounded: (1 + retries) tries per sample, no hang
+    assert all(g.text and "error" not in g.extra for g in backend.generate(samples(3), SETTINGS))
+
+
+class FaultInjector:
+    """A proxy on 127.0.0.1 in front of the real vLLM server that answers 503 to the first `failures` POSTs.
+
+    A stand-in, because vLLM cannot be made to answer 5xx on demand; everything else is forwarded unchanged.
+    """
+
+    def __init__(self, upstream_port: int, failures: int):
+        self.failures = failures
+        self.posts = 0
+        injector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                injector.posts += 1
+                if injector.posts <= injector.failures:
+                    self._answer(503, b'{"error": {"message": "injected: server overloaded"}}')
+                else:
+                    self._forward(body)
+
+            def _forward(self, body: bytes | None) -> None:
+                request = urllib.request.Request(f"http://127.0.0.1:{upstream_port}{self.path}", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        self._answer(response.status, response.read())
+                except urllib.error.HTTPError as err:
+                    self._answer(err.code, err.read())
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def injector(text_server) -> Iterator[callable]:
+    made: list[FaultInjector] = []
+
+    def make(failures: int) -> FaultInjector:
+        made.append(FaultInjector(text_server.port, failures))
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.close()
+
+
+def test_5xx_is_retried_with_backoff(text_server, injector):
+    proxy = injector(failures=2)
+    backend = OpenAIBackend(Variant("flaky", proxy.url), concurrency=1, retries=3, backoff=0.2)
+    start = time.monotonic()
+    [generation] = backend.generate(samples(1), SETTINGS)
+    assert "error" not in generation.extra and generation.text
+    assert proxy.posts == 3
+    assert time.monotonic() - start >= 0.2 + 0.4  # slept 0.2 s, then 0.4 s
+
+
+def test_5xx_after_all_retries_fails_that_sample_and_the_run_goes_on(text_server, injector):
+    proxy = injector(failures=3)  # the first sample's three tries; the second sample goes through
+    backend = OpenAIBackend(Variant("flaky", proxy.url), concurrency=1, retries=2, backoff=0.05)
+    first, second = backend.generate(samples(2), SETTINGS)
+    assert first.text == ""
+    assert first.extra["error"] == "server failed: HTTP 503: injected: server overloaded"
+    assert second.text and "error" not in second.extra
