@@ -138,7 +138,9 @@ def _make_session(config: pytest.Config) -> "Session":
     verbose = config.getoption("verbose") > 0
 
     def progress(message: str) -> None:
-        if verbose and reporter is not None:
+        # loads and probe starts with -v; throughput lines (at most one per 30 s of a long probe) always
+        if reporter is not None and (verbose or "samples," in message):
+            reporter.ensure_newline()
             reporter.write_line(f"omnicheck: {message}")
 
     return Session(run, progress=progress)

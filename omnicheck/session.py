@@ -219,6 +219,8 @@ class Session:
             probe = self.probe(probe_name)
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
+            if hasattr(backend, "on_batch"):
+                backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             result = probe.run(backend, samples, self.generation_settings(probe_name))
             result.variant = variant
             return result
@@ -429,6 +431,20 @@ def merge_documents(parts: list[dict[str, Any]], order: list[Variant]) -> dict[s
         k: sum(p["run"]["reference_cache"][k] for p in parts) for k in parts[0]["run"]["reference_cache"]
     }
     return merged
+
+
+class _Throughput:
+    """'w4a4 speech_wer: 40/120 samples, 3.1/s' at most every `every` seconds, so CI logs stay short."""
+
+    def __init__(self, label: str, emit: Callable[[str], None], every: float = 30.0):
+        self.label, self.emit, self.every = label, emit, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every or (done == total and now - self.start >= self.every):
+            self.last = now
+            self.emit(f"{self.label}: {done}/{total} samples, {done / max(now - self.start, 1e-9):.1f}/s")
 
 
 class _LoadFailed(Exception):

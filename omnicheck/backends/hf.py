@@ -11,7 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from omnicheck.backends.base import Generation
 from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
@@ -130,6 +130,7 @@ class HFBackend:
         self.modalities = frozenset(self._modalities())
         self.load_seconds = time.perf_counter() - start
         self._lm = None
+        self.on_batch: Callable[[int, int], None] | None = None  # progress: (samples done, samples asked)
 
     def _from_pretrained(self, model_class, torch_dtype):
         try:
@@ -189,6 +190,8 @@ class HFBackend:
         for start in range(0, len(samples), max(1, settings.batch_size)):
             batch = samples[start : start + settings.batch_size]
             out.extend(self._generate_batch(batch, settings))
+            if self.on_batch is not None:
+                self.on_batch(len(out), len(samples))
         return out
 
     def _generate_batch(self, batch: Sequence[Sample], settings: GenerationSettings) -> list[Generation]:
