@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_overhead import bare_loop, timed  # noqa: E402
+from bench_overhead import bare_loop, timed_side_by_side  # noqa: E402
 
 
 def main() -> None:
@@ -54,9 +54,12 @@ def main() -> None:
     for name, samples in sets.items():
         settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
         one = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
-        bare_s, bare = timed(lambda: bare_loop(backend, samples, settings), args.repeats)
-        omni_s, omni = timed(lambda: backend.generate(samples, settings), args.repeats)
-        single_s, single = timed(lambda: backend.generate(samples, one), args.repeats)
+        measured = timed_side_by_side({
+            "bare": lambda: bare_loop(backend, samples, settings),
+            "omnicheck": lambda: backend.generate(samples, settings),
+            "batch1": lambda: backend.generate(samples, one),
+        }, args.repeats)
+        (bare_s, bare), (omni_s, omni), (single_s, single) = measured["bare"], measured["omnicheck"], measured["batch1"]
         rows.append({
             "set": name, "samples": len(samples), "bare_s": round(bare_s, 4), "omnicheck_s": round(omni_s, 4),
             "ratio": round(omni_s / bare_s, 3), "batch1_s": round(single_s, 4), "batch_speedup": round(single_s / omni_s, 2),

@@ -90,6 +90,19 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), value
 
 
+def timed_side_by_side(fns: dict, repeats: int) -> dict[str, tuple[float, object]]:
+    """Median seconds of each function, run in turns (a, b, a, b, ...) so drift in clocks or machine load
+    falls on all of them alike."""
+    values = {name: fn() for name, fn in fns.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            values[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), values[name]) for name in fns}
+
+
 def plugin_import_seconds() -> dict[str, object]:
     code = (
         "import sys, time; import pytest; t = time.perf_counter(); import omnicheck.plugin; "
@@ -146,10 +159,14 @@ def main() -> None:
         no_cf = type(probe)
         no_cf_probe = no_cf()
         no_cf_probe.counterfactual = lambda sample: None  # the same generations as the bare loop
-        bare_s, bare_out = timed(lambda: bare_loop(backend, samples, settings), args.repeats)
-        omni_s, omni_res = timed(lambda: no_cf_probe.run(backend, samples, settings), args.repeats)
-        full_s, _ = timed(lambda: probe.run(backend, samples, settings), args.repeats)
-        single_s, single_res = timed(lambda: no_cf_probe.run(backend, samples, one), args.repeats)
+        measured = timed_side_by_side({
+            "bare": lambda: bare_loop(backend, samples, settings),
+            "omnicheck": lambda: no_cf_probe.run(backend, samples, settings),
+            "with_cf": lambda: probe.run(backend, samples, settings),
+            "batch1": lambda: no_cf_probe.run(backend, samples, one),
+        }, args.repeats)
+        (bare_s, bare_out), (omni_s, omni_res) = measured["bare"], measured["omnicheck"]
+        full_s, (single_s, single_res) = measured["with_cf"][0], measured["batch1"]
         batched_out = [s.output for s in omni_res.samples]
         rows.append({
             "probe": name,
