@@ -108,6 +108,30 @@ def text_server(serve, tiny_model) -> Iterator[LocalVLLMServer]:
     yield from _stopped_at_end(serve(tiny_model("text")))
 
 
+@pytest.fixture(scope="session")
+def more_media(media, tmp_path_factory) -> dict[str, Path]:
+    """A second image, clip and sound unlike the shared ones: the image rotated, the clip reversed, a chirp."""
+    import av
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("more-media")
+    with Image.open(media["image"]) as image:
+        image.transpose(Image.Transpose.ROTATE_90).save(root / "rotated.png")
+    with av.open(str(media["video"])) as source:
+        frames = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
+    with av.open(str(root / "reversed.mp4"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=6)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for frame in reversed(frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(255 - frame, format="rgb24")))
+        out.mux(stream.encode())
+    t = np.arange(32000) / 16000
+    sf.write(root / "chirp.wav", 0.3 * np.sin(2 * np.pi * (200 + 900 * t) * t), 16000)
+    return {"image": root / "rotated.png", "video": root / "reversed.mp4", "audio": root / "chirp.wav"}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """A failed test that used a server gets that server's log tail in its report."""
