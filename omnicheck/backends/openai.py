@@ -3,7 +3,9 @@
 Only the standard library is imported here; media readers (librosa, av, PIL) and lm-eval load on first use.
 
 How the server is asked:
-- identity: GET /v1/models (the id, or URL#served-name), GET /version and /get_server_info where they exist.
+- identity: GET /v1/models (the id, or URL#served-name) and GET /version; the quantization, dtype and KV cache
+  dtype from vLLM's /server_info (only with VLLM_SERVER_DEV_MODE=1) or SGLang's /get_server_info. When neither
+  answers, describe() says "not reported by server" rather than guess from the checkpoint.
 - modalities: one tiny request per media kind (a 32x32 image, 0.5 s of silence, a 2-frame video), max_tokens 1,
   on first use of `modalities`; a 4xx answer means the model does not take that kind. Video counts as taken when
   the server takes video_url, or images (then frames are sent).
@@ -12,6 +14,10 @@ How the server is asked:
   sample only: Generation(text="", extra={"error": one line}).
 - an optional on-disk cache (one JSON file per request) is written as answers arrive, so a rerun after a crash
   sends only what is missing.
+- the API key comes from $OMNICHECK_API_KEY (else $OPENAI_API_KEY) and is only ever sent as a request header.
+
+LocalVLLMServer starts a vLLM server for a checkpoint folder (the tests use it) and turns a refusal to serve into
+one BackendError line carrying vLLM's own root cause.
 """
 
 from __future__ import annotations
@@ -606,6 +612,12 @@ _GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above"
 _LOG_PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?")
 _LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
 _RAISED = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def start_failure_cause(log: str) -> str:
