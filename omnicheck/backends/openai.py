@@ -434,6 +434,17 @@ class OpenAIBackend:
         reported = self._server_info["quantization"]
         return f"{reported or 'none'} (reported by server {self._server_info['source']})"
 
+    def execution_path(self) -> dict[str, str]:
+        """What runs, in the words the in-process backend uses; only what the server itself says."""
+        version = self._server_info.get("version")
+        kv = self._server_info.get("kv_cache_dtype")
+        return {
+            "runtime": f"OpenAI-compatible server at {self.base}, version {version or 'not reported by server'}",
+            "weights": f"as served; quantization: {self.quantization()}",
+            "activations": "whatever the server's kernels do: not reported by server",
+            "kv_cache": f"{kv} (reported by server)" if kv else "not reported by server",
+        }
+
     def describe(self) -> dict[str, Any]:
         card = {k: v for k, v in self._model_card.items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
         return {
@@ -449,6 +460,7 @@ class OpenAIBackend:
             "settings": {"temperature": 0, "seed": self.seed, "concurrency": self.concurrency,
                          "timeout_s": self.timeout, "retries": self.retries},
             "modalities": sorted(self.modalities),
+            "execution_path": self.execution_path(),
             "video_input": "frames" if self._video_as_frames else "video_url",
             "modality_evidence": dict(self._modality_evidence),
             "api_key": "set" if self._key else "none",

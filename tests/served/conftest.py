@@ -8,6 +8,7 @@ most two servers (about 3.5 GB each) are up at once.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ SERVER_ARGS = ("--dtype", "float32", "--max-model-len", "4096", "--distributed-e
                "--seed", "0")
 
 _started: list[LocalVLLMServer] = []
+_log_number = itertools.count()
 
 
 def _vllm_missing_reason() -> str | None:
@@ -82,7 +84,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
                "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0"}
         if dev_mode:
             env["VLLM_SERVER_DEV_MODE"] = "1"  # exposes /server_info, where vLLM names the quantization
-        log = logs / f"{model_dir.name}-{len(_started)}.log"
+        log = logs / f"{model_dir.name}-{next(_log_number)}.log"
         try:
             server = LocalVLLMServer(model_dir, vllm_python, log, extra_args=[*SERVER_ARGS, *extra_args], env=env,
                                      start_timeout=START_TIMEOUT_S)

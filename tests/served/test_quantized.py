@@ -49,6 +49,7 @@ def test_fp8_dynamic_serves_and_the_server_names_its_quantization(fp8_server):
     # this server runs in vLLM's dev mode, whose /server_info carries the model config
     assert described["quantization"] == "compressed-tensors (reported by server /server_info)"
     assert described["dtype"] == "torch.float32"
+    assert described["execution_path"]["kv_cache"] == "auto (reported by server)"  # vLLM's word: model dtype
 
 
 def test_w8a8_serves(w8a8_server):

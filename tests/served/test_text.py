@@ -34,6 +34,12 @@ def test_backend_meets_the_protocol_and_says_what_the_server_reports(backend, te
     assert described["server_version"] == "0.32.0"
     # this server is not in dev mode: vLLM exposes no quantization field, and omnicheck does not guess
     assert described["quantization"] == QUANT_NOT_REPORTED
+    assert described["execution_path"] == {
+        "runtime": f"OpenAI-compatible server at {text_server.url}, version 0.32.0",
+        "weights": f"as served; quantization: {QUANT_NOT_REPORTED}",
+        "activations": "whatever the server's kernels do: not reported by server",
+        "kv_cache": "not reported by server",
+    }
     assert described["settings"]["temperature"] == 0
 
 
