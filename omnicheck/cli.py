@@ -1,22 +1,74 @@
-"""The `omnicheck` command: `demo` runs the built-in panel; everything else is `pytest --model ...`."""
+"""The `omnicheck` command: `demo` runs the built-in panel; `inspect PATH [--json]` prints a checkpoint's quant
+card and lints before any GPU time; everything else is `pytest --model ...`.
+
+Add a subcommand with a `cmd_NAME(args) -> int` function and a parser in `build_parser`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from omnicheck.errors import OmnicheckError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="omnicheck",
-        description="Check quantized multimodal models against their reference. "
-        "The main entry point is pytest: pytest --model bf16=PATH --model w4a4=PATH",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="build the demo panel offline and check it end to end")
-    demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (e.g. -m 'not video')")
-    demo.set_defaults(func=cmd_demo)
-    return parser
+def format_card(card: dict[str, Any], lints: list[dict[str, Any]], execution: dict[str, str]) -> str:
+    """The card as a terminal reader wants it: the verdict-relevant facts first, groups, then lints."""
+    producer = card.get("producer") or {}
+    made_by = " ".join(str(v) for v in (producer.get("name"), producer.get("version")) if v) or "unknown"
+    lines = [
+        f"{card['path']}",
+        f"  format      {card['format']} ({card['model_type']}), made by {made_by}",
+        f"  scheme      {card['scheme']}  weight bits {card['weight_bits']}  "
+        f"activations {'QUANTIZED' if card['activation_quantized'] else 'not quantized'}",
+        f"  scope       {card['scope']}",
+        f"  kv cache    {card['kv_cache']['format'] if card.get('kv_cache') else 'not quantized'}",
+    ]
+    calibration = card.get("calibration") or {}
+    if calibration.get("recorded"):
+        lines.append(f"  calibration {', '.join(calibration['datasets'])}")
+    else:
+        lines.append("  calibration not recorded in the checkpoint")
+    if card.get("ignore"):
+        lines.append(f"  ignore      {', '.join(card['ignore'])}")
+    lines.append("  groups")
+    for group, facts in card["groups"].items():
+        act = f"; act {facts['activation']}" if facts.get("activation") else ""
+        lines.append(f"    {group:17s} {facts['quantized_modules']}/{facts['modules']} quantized: {facts['weight']}{act}")
+    lines.append("  runs here as")
+    for key in ("weights", "activations", "kv_cache"):
+        lines.append(f"    {key:11s} {execution[key]}")
+    if lints:
+        lines.append("  lints")
+        for lint in lints:
+            lines.append(f"    {lint['severity'].upper():7s} {lint['code']}: {lint['message']}")
+    else:
+        lines.append("  lints       none")
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from omnicheck.formats import inspect_checkpoint
+
+    path = Path(args.path)
+    if not path.is_dir():
+        print(f"omnicheck inspect: {path} is not a checkpoint folder -- fix: pass the folder with config.json",
+              file=sys.stderr)
+        return 2
+    try:
+        card = inspect_checkpoint(path, runtime_check=not args.static)
+    except OmnicheckError as err:
+        print(f"omnicheck inspect: {err}", file=sys.stderr)
+        return 2
+    data = card.to_json()
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(format_card(data, data["lints"], data["execution_path"]))
+    return 1 if card.errors() else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -25,7 +77,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.pytest_args)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnicheck",
+        description="Check quantized multimodal models against their reference. "
+        "The main entry point is pytest: pytest --model bf16=PATH --model w4a4=PATH",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build the demo panel offline and check it end to end")
+    demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (e.g. -m 'not video')")
+    demo.set_defaults(func=cmd_demo)
+    inspect = sub.add_parser("inspect", help="print a checkpoint's quant card and lints (exit 1 on an error lint)")
+    inspect.add_argument("path", help="checkpoint folder (config.json + safetensors)")
+    inspect.add_argument("--json", action="store_true", help="print the card as JSON")
+    inspect.add_argument("--static", action="store_true",
+                         help="skip the run-time module-name check (no transformers import)")
+    inspect.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
 

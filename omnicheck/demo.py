@@ -16,48 +16,39 @@ PANEL_VERSION = "1"
 REPO_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def _trained_reference() -> Path | None:
-    """The project's trained small omni model, when this checkout carries it (issue 8)."""
-    candidate = REPO_FIXTURES / "omni-small"
-    return candidate if (candidate / "config.json").exists() else None
+PANEL_INDEX = REPO_FIXTURES / "checkpoints" / "demo-panel.json"
+
+# The demo's reference is a random-weight model: its task scores are 0 and say nothing, so the demo judges
+# each variant by agreement with the reference's own outputs (an opt-in gate a real run can use too).
+DEMO_CONFIG = """[tool.omnicheck]
+inconclusive = "skip"
+max_new_tokens = 24
+
+[tool.omnicheck.thresholds]
+min_agreement = 0.8
+broken_agreement = 0.3
+"""
 
 
 def build_panel(root: Path | None = None) -> dict[str, Path]:
-    """Reference + variants. Returns name -> folder, reference first."""
-    root = Path(root) if root else default_cache_dir() / f"demo-panel-v{PANEL_VERSION}"
-    reference = root / "bf16"
-    trained = _trained_reference()
-    if not (reference / "config.json").exists():
-        if trained is not None:
-            shutil.copytree(trained, reference, dirs_exist_ok=True)
-        else:
-            from omnicheck.models.tiny import build_tiny_gemma4_unified
+    """Reference + variants with known truth. Returns name -> folder, reference first.
 
-            build_tiny_gemma4_unified(reference, seed=0)
+    The reference and its quantized variants are real checkpoints committed under fixtures/checkpoints (made by
+    llmcompressor, see PROVENANCE.md there); one more variant is derived here with its vision projection
+    replaced by noise, the 'modality came back random' failure made on purpose.
+    """
+    root = Path(root) if root else default_cache_dir() / f"demo-panel-v{PANEL_VERSION}"
+    index = json.loads(PANEL_INDEX.read_text())
+    checkpoints = PANEL_INDEX.parent
+    reference = checkpoints / index["reference"]
     panel = {"bf16": reference}
-    copy = root / "bf16-copy"
-    if not (copy / "config.json").exists():
-        shutil.copytree(reference, copy, dirs_exist_ok=True)
-    panel["bf16-copy"] = copy
+    for name, folder in index["variants"].items():
+        panel[name] = checkpoints / folder
     vision = root / "vision-randomized"
     if not (vision / "config.json").exists():
         randomize_modules(reference, vision, prefix="model.embed_vision", seed=1)
     panel["vision-randomized"] = vision
-    for name, path in committed_quantized_variants().items():
-        panel[name] = path
     return panel
-
-
-def committed_quantized_variants() -> dict[str, Path]:
-    """Real quantized checkpoints of the demo reference committed under fixtures/checkpoints (issue 3)."""
-    found: dict[str, Path] = {}
-    index = REPO_FIXTURES / "checkpoints" / "demo-panel.json"
-    if index.exists():
-        for name, rel in json.loads(index.read_text()).items():
-            path = REPO_FIXTURES / "checkpoints" / rel
-            if (path / "config.json").exists():
-                found[name] = path
-    return found
 
 
 def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
@@ -66,6 +57,7 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
 
+    out = Path(out)
     shutil.copytree(source, out, dirs_exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     for file in sorted(out.glob("*.safetensors")):
@@ -88,9 +80,10 @@ def run_demo(argv: list[str] | None = None, panel_root: Path | None = None) -> i
     panel = build_panel(panel_root)
     workdir = default_cache_dir() / "demo-run"
     workdir.mkdir(parents=True, exist_ok=True)
-    ini = workdir / "pytest.ini"
-    ini.write_text("[pytest]\n")
-    args = [str(workdir), "-c", str(ini), "--rootdir", str(workdir), "-p", "no:cacheprovider", "-rA"]
+    config = workdir / "pyproject.toml"
+    config.write_text(DEMO_CONFIG)
+    args = [str(workdir), "-c", str(config), "--rootdir", str(workdir), "-p", "no:cacheprovider",
+            "--omnicheck-config", str(config), "--omnicheck-tier", "full", "--omnicheck-limit", "12"]
     for name, path in panel.items():
         args += ["--model", f"{name}={path}"]
     args += ["--reference", "bf16"]

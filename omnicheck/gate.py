@@ -126,7 +126,7 @@ def judge(
     bootstrap resamples and seed are used unless given here), or None for the defaults. card: the variant's
     quant card (see diagnose); a W4A4 card whose activations did not run quantized adds that as a finding.
     """
-    if isinstance(thresholds, Settings):
+    if hasattr(thresholds, "thresholds_for"):  # the run's Settings (duck-typed: survives module reloads)
         settings = thresholds
         thresholds = settings.thresholds_for(variant.probe, variant.modality)
         confidence = settings.confidence if confidence is None else confidence
@@ -180,7 +180,11 @@ def judge(
         broken_by_collapse = [c for c in broken_by_collapse if c.detector != ANY_OUTPUT]
     unsure_collapse = [c for c in collapse if c.excess >= thresholds.collapse_rate and c.p_value >= alpha]
     agree = agreement_summary(reference, variant)
-    details["collapse"] = {"comparisons": [c.to_json() for c in collapse], "threshold": thresholds.collapse_rate}
+    details["collapse"] = {
+        "comparisons": [c.to_json() for c in collapse],
+        "threshold": thresholds.collapse_rate,
+        "flags": var_scan.flags,
+    }
     details["agreement"] = agree.to_json()
     details["metrics"] = {name: j.to_json() for name, j in judgements.items()}
     details["thresholds"] = dict(vars(thresholds))

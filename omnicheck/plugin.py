@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"probes to run (default: all): {', '.join(PROBES)}.")
     group.addoption("--omnicheck-tier", choices=("smoke", "full"), default=None,
                     help="smoke: a few samples per probe (minutes on a CPU); full: every bundled sample.")
+    group.addoption("--omnicheck-limit", type=int, default=None, metavar="N",
+                    help="at most N samples per probe, spread evenly over the tier's set (like lm-eval's --limit).")
     group.addoption("--omnicheck-report", default=None, metavar="DIR",
                     help="where omnicheck.json and report.html go (default: reports/).")
     group.addoption("--omnicheck-data", action="append", default=[], metavar="PROBE=PATH",
@@ -67,6 +69,33 @@ def pytest_configure(config: pytest.Config) -> None:
     except OmnicheckError as err:
         raise pytest.UsageError(f"omnicheck: {err}") from None
     config.stash[SESSION_KEY] = session
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"  # each variant's tests on one worker: one model load per variant
+    worker = _worker_index(config)
+    if worker is not None:
+        _pin_gpu(worker)
+
+
+def _worker_index(config: pytest.Config) -> int | None:
+    workerid = getattr(config, "workerinput", {}).get("workerid")
+    return int(workerid.lstrip("gw")) if workerid else None
+
+
+def _pin_gpu(worker: int) -> None:
+    """One GPU per pytest-xdist worker, round robin over the visible ones; before torch is imported."""
+    import shutil
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        gpus = [g for g in visible.split(",") if g.strip()]
+    elif shutil.which("nvidia-smi"):
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
+        gpus = [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+    else:
+        return
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[worker % len(gpus)]
 
 
 def _make_session(config: pytest.Config) -> "Session":
@@ -87,6 +116,8 @@ def _make_session(config: pytest.Config) -> "Session":
         data[check_name(name)] = Path(path)
     report = config.getoption("--omnicheck-report") or getattr(settings, "report_dir", None) or "reports"
     cache = config.getoption("--omnicheck-cache")
+    if cache:
+        os.environ["OMNICHECK_CACHE"] = str(Path(cache).resolve())  # probes' own caches (datasets, nltk) follow
     run = RunConfig(
         variants=variants,
         probes=probes,
@@ -99,13 +130,17 @@ def _make_session(config: pytest.Config) -> "Session":
         device=config.getoption("--omnicheck-device"),
         batch_size=config.getoption("--omnicheck-batch-size"),
         max_new_tokens=config.getoption("--omnicheck-max-new-tokens"),
+        limit=config.getoption("--omnicheck-limit"),
+        worker=getattr(config, "workerinput", {}).get("workerid"),
         argv=list(config.invocation_params.args),
     )
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     verbose = config.getoption("verbose") > 0
 
     def progress(message: str) -> None:
-        if verbose and reporter is not None:
+        # loads and probe starts with -v; throughput lines (at most one per 30 s of a long probe) always
+        if reporter is not None and (verbose or "samples," in message):
+            reporter.ensure_newline()
             reporter.write_line(f"omnicheck: {message}")
 
     return Session(run, progress=progress)
@@ -166,10 +201,7 @@ def _inconclusive_policy(config: pytest.Config, session: "Session") -> str:
     option = config.getoption("--omnicheck-inconclusive")
     if option:
         return option
-    configured = getattr(session.run.settings, "inconclusive", None)
-    if configured:
-        return configured
-    return "fail" if os.environ.get("CI") else "skip"
+    return session.run.settings.inconclusive
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -178,7 +210,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     omni = config.stash.get(SESSION_KEY, None)
     if omni is None:
         return
-    suite = OmnicheckSuite.from_parent(session, name="omnicheck")
+    suite = OmnicheckSuite.from_parent(session, name="omnicheck", nodeid="omnicheck")
     for variant in omni.run.variants:
         for probe in omni.run.probes:
             item = OmnicheckItem.from_parent(
@@ -198,14 +230,35 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     omni.selected = [(i.variant, i.probe) for i in session.items if isinstance(i, OmnicheckItem)]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """With pytest-html installed, attach the verdict to its row; omnicheck does not depend on it."""
+    outcome = yield
+    if call.when != "call" or not isinstance(item, OmnicheckItem):
+        return
+    pytest_html = item.config.pluginmanager.getplugin("html")
+    verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
+    if pytest_html is None or verdict is None:
+        return
+    from omnicheck.report.html import pytest_html_extras
+
+    report = outcome.get_result()
+    extras = getattr(report, "extras", [])
+    extras.append(pytest_html.extras.html(pytest_html_extras(verdict.to_json())))
+    report.extras = extras
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     omni = config.stash.get(SESSION_KEY, None)
-    if omni is None or not omni.verdicts:
+    if omni is None:
+        return
+    document = getattr(omni, "merged", None) or (omni.document() if omni.verdicts else None)
+    if document is None:
         return
     from omnicheck.report.terminal import matrix_lines
 
     terminalreporter.section("omnicheck")
-    for line in matrix_lines(omni.document()):
+    for line in matrix_lines(document):
         terminalreporter.write_line(line)
     for path in getattr(omni, "written", []):
         terminalreporter.write_line(f"report: {path}")
@@ -217,7 +270,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     omni.close()
     try:
-        omni.written = omni.write_reports()
+        controller = session.config.pluginmanager.hasplugin("dsession")
+        omni.written = omni.merge_parts() if controller else omni.write_reports()
     except OmnicheckError as err:
         omni.written = []
         session.config.get_terminal_reporter().write_line(f"omnicheck: report not written: {err}")

@@ -41,6 +41,8 @@ class RunConfig:
     device: str | None = None
     batch_size: int | None = None
     max_new_tokens: int | None = None
+    limit: int | None = None  # at most this many samples per probe, spread over the tier's set
+    worker: str | None = None  # a pytest-xdist worker writes a part; the controller merges the parts
     argv: list[str] = field(default_factory=list)
     write_html: bool = True
 
@@ -84,13 +86,19 @@ class Session:
 
     def samples(self, name: str) -> list[Sample]:
         if name not in self._samples:
-            self._samples[name] = self.probe(name).load_samples(self.run.tier)
+            samples = self.probe(name).load_samples(self.run.tier)
+            if self.run.limit is not None:
+                from omnicheck.probes.common import spread
+
+                samples = spread(samples, self.run.limit)
+            self._samples[name] = samples
         return self._samples[name]
 
     def generation_settings(self, probe_name: str) -> GenerationSettings:
         base = self.probe(probe_name).settings
+        configured = self.run.settings.max_new_tokens_for(probe_name, base.max_new_tokens) if self.run.settings else None
         return GenerationSettings(
-            max_new_tokens=self.run.max_new_tokens or base.max_new_tokens,
+            max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
             batch_size=self.run.batch_size or base.batch_size,
             do_sample=False,
         )
@@ -164,17 +172,21 @@ class Session:
             if (name, probe) in self.results:
                 continue
             key = self._cache_key(probe)
-            cached = None if (key is None or self.run.refresh_reference) else self.store.get(probe, key)
-            if cached is not None:
-                self.progress(f"{name} {probe}: reference results from cache")
-                self.results[(name, probe)] = cached
+            if key is None:
+                self.results[(name, probe)] = self._run(name, probe)
+                self.reference_generations += self.results[(name, probe)].status == "ok"
                 continue
-            result = self._run(name, probe)
-            if result.status == "ok":
-                self.reference_generations += 1
-                if key is not None:
+            with self.store.lock(probe, key):
+                cached = None if self.run.refresh_reference else self.store.get(probe, key)
+                if cached is not None:
+                    self.progress(f"{name} {probe}: reference results from cache")
+                    self.results[(name, probe)] = cached
+                    continue
+                result = self._run(name, probe)
+                if result.status == "ok":
+                    self.reference_generations += 1
                     self.store.put(probe, key, result)
-            self.results[(name, probe)] = result
+                self.results[(name, probe)] = result
 
     def _cache_key(self, probe: str) -> str | None:
         state = self.states[self.run.reference.name]
@@ -207,6 +219,8 @@ class Session:
             probe = self.probe(probe_name)
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
+            if hasattr(backend, "on_batch"):
+                backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             result = probe.run(backend, samples, self.generation_settings(probe_name))
             result.variant = variant
             return result
@@ -262,10 +276,6 @@ class Session:
     # --- reports ---
 
     def document(self) -> dict[str, Any]:
-        matrix: dict[str, dict[str, str]] = {}
-        for (variant, _), verdict in self.verdicts.items():
-            cell = matrix.setdefault(variant, {})
-            cell[verdict.modality] = _worse(cell.get(verdict.modality), verdict.status)
         findings = []
         for name, state in self.states.items():
             for finding in state.description.get("findings", []):
@@ -279,6 +289,7 @@ class Session:
             "run": {
                 "argv": self.run.argv,
                 "tier": self.run.tier,
+                "limit": self.run.limit,
                 "reference": self.run.reference.name,
                 "probes": self.run.probes,
                 "settings": {p: self.generation_settings(p).key() for p in self.run.probes if p in self._probes},
@@ -290,7 +301,7 @@ class Session:
             "variants": [self._variant_json(state) for state in self.states.values()],
             "results": [r.to_json() for r in self.results.values()],
             "verdicts": [v.to_json() for v in self.verdicts.values()],
-            "matrix": matrix,
+            "matrix": matrix([v.to_json() for v in self.verdicts.values()]),
             "findings": findings,
             "speed": self._speed(),
         }
@@ -338,23 +349,102 @@ class Session:
 
     def write_reports(self, html: bool | None = None) -> list[Path]:
         paths = [self._write_json()]
-        if self.run.write_html if html is None else html:
+        if self.run.worker is None and (self.run.write_html if html is None else html):
             from omnicheck.report.html import render_html
 
             paths.append(render_html(self.document(), Path(self.run.report_dir) / "report.html"))
         return paths
 
     def _write_json(self) -> Path:
-        out = Path(self.run.report_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "omnicheck.json"
-        tmp = path.with_suffix(f".json.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.document(), indent=1, default=str))
-        os.replace(tmp, path)
-        return path
+        if self.run.worker is None:
+            return write_json(self.document(), Path(self.run.report_dir) / "omnicheck.json")
+        return write_json(self.document(), parts_dir(self.run.report_dir) / f"omnicheck-{self.run.worker}.json")
+
+    def merge_parts(self) -> list[Path]:
+        """On the pytest-xdist controller: one JSON and one HTML from every worker's part."""
+        parts = sorted(parts_dir(self.run.report_dir).glob("omnicheck-*.json"))
+        if not parts:
+            return []
+        document = merge_documents([json.loads(p.read_text()) for p in parts], self.run.variants)
+        self.merged = document
+        paths = [write_json(document, Path(self.run.report_dir) / "omnicheck.json")]
+        if self.run.write_html:
+            from omnicheck.report.html import render_html
+
+            paths.append(render_html(document, Path(self.run.report_dir) / "report.html"))
+        for part in parts:
+            part.unlink()
+        return paths
 
     def close(self) -> None:
         self.release()
+
+
+def parts_dir(report_dir: Path | str) -> Path:
+    return Path(report_dir) / ".parts"
+
+
+def write_json(document: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(document, indent=1, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def matrix(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """variant -> modality -> the worst verdict among that modality's probes."""
+    cells: dict[str, dict[str, str]] = {}
+    for verdict in verdicts:
+        row = cells.setdefault(verdict["variant"], {})
+        row[verdict["modality"]] = _worse(row.get(verdict["modality"]), verdict["status"])
+    return cells
+
+
+def merge_documents(parts: list[dict[str, Any]], order: list[Variant]) -> dict[str, Any]:
+    """Workers each saw some variants (and each its own copy of the reference): keep, per variant, the part
+    that ran it, and every (variant, probe) result and verdict once."""
+    merged = dict(parts[0])
+    rank = {v.name: i for i, v in enumerate(order)}
+    variants: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for variant in part["variants"]:
+            seen = variants.get(variant["name"])
+            if seen is None or (not seen.get("description") and variant.get("description")):
+                variants[variant["name"]] = variant
+    merged["variants"] = sorted(variants.values(), key=lambda v: rank.get(v["name"], len(rank)))
+    for key in ("results", "verdicts"):
+        unique: dict[tuple[str, str], dict[str, Any]] = {}
+        for part in parts:
+            for item in part[key]:
+                unique.setdefault((item["variant"], item["probe"]), item)
+        merged[key] = sorted(unique.values(), key=lambda r: (rank.get(r["variant"], len(rank)), r["probe"]))
+    merged["matrix"] = matrix(merged["verdicts"])
+    findings, speed = [], []
+    for part in parts:
+        findings += [f for f in part["findings"] if f not in findings]
+        speed += [s for s in part["speed"] if s not in speed]
+    merged["findings"], merged["speed"] = findings, speed
+    merged["run"] = dict(merged["run"])
+    merged["run"]["workers"] = len(parts)
+    merged["run"]["reference_cache"] = {
+        k: sum(p["run"]["reference_cache"][k] for p in parts) for k in parts[0]["run"]["reference_cache"]
+    }
+    return merged
+
+
+class _Throughput:
+    """'w4a4 speech_wer: 40/120 samples, 3.1/s' at most every `every` seconds, so CI logs stay short."""
+
+    def __init__(self, label: str, emit: Callable[[str], None], every: float = 30.0):
+        self.label, self.emit, self.every = label, emit, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every or (done == total and now - self.start >= self.every):
+            self.last = now
+            self.emit(f"{self.label}: {done}/{total} samples, {done / max(now - self.start, 1e-9):.1f}/s")
 
 
 class _LoadFailed(Exception):

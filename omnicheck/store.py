@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,16 @@ class ReferenceStore:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps({"key": key, "result": result.to_json()}))
         os.replace(tmp, path)
+
+    @contextmanager
+    def lock(self, probe: str, key: str):
+        """Held while one process computes a reference result, so parallel workers compute it once."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self._path(probe, key).with_suffix(".lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

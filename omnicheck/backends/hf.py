@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from omnicheck.backends.base import Generation
 from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
@@ -110,8 +111,30 @@ class HFBackend:
         model_class = _model_class(self.config_dict)
         torch_dtype = getattr(torch, dtype) if dtype else "auto"
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        os.environ.setdefault("TQDM_DISABLE", "1")  # compressed-tensors' per-layer bars would flood CI logs
+        from omnicheck.formats import read_card
+
+        self.card = read_card(self.path)
+        if self.card.format == "modelopt":
+            # transformers refuses ModelOpt exports; omnicheck dequantizes and emulates them itself
+            from omnicheck.formats.modelopt import load_modelopt_model
+
+            self.model, self.load_info = load_modelopt_model(self.path, device=self.device, dtype=dtype, card=self.card)
+        else:
+            self.model = self._from_pretrained(model_class, torch_dtype)
+            self.load_info = {}
+        self.model.to(self.device).eval()
+        self.processor, self.tokenizer = _load_processor(self.path)
+        self.is_speech_seq2seq = model_class.__name__ == "AutoModelForSpeechSeq2Seq"
+        self.modalities = frozenset(self._modalities())
+        self.load_seconds = time.perf_counter() - start
+        self._lm = None
+        self.on_batch: Callable[[int, int], None] | None = None  # progress: (samples done, samples asked)
+
+    def _from_pretrained(self, model_class, torch_dtype):
         try:
-            self.model, info = model_class.from_pretrained(
+            model, info = model_class.from_pretrained(
                 self.path, dtype=torch_dtype, output_loading_info=True, local_files_only=True
             )
         except OSError as err:
@@ -123,12 +146,7 @@ class HFBackend:
                 "(run `omnicheck inspect PATH`)",
             ) from None
         _refuse_bad_load(self.path, info)
-        self.model.to(self.device).eval()
-        self.processor, self.tokenizer = _load_processor(self.path)
-        self.is_speech_seq2seq = model_class.__name__ == "AutoModelForSpeechSeq2Seq"
-        self.modalities = frozenset(self._modalities())
-        self.load_seconds = time.perf_counter() - start
-        self._lm = None
+        return model
 
     # --- capability ---
 
@@ -162,6 +180,7 @@ class HFBackend:
             "resident_bytes": weights_bytes,
             "modalities": sorted(self.modalities),
             "load_seconds": round(self.load_seconds, 3),
+            "execution_path": self.card.execution_path(),
         }
 
     # --- generation ---
@@ -171,6 +190,8 @@ class HFBackend:
         for start in range(0, len(samples), max(1, settings.batch_size)):
             batch = samples[start : start + settings.batch_size]
             out.extend(self._generate_batch(batch, settings))
+            if self.on_batch is not None:
+                self.on_batch(len(out), len(samples))
         return out
 
     def _generate_batch(self, batch: Sequence[Sample], settings: GenerationSettings) -> list[Generation]:

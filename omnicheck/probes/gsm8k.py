@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from omnicheck.errors import FixtureError
-from omnicheck.probes.base import take, user_message
-from omnicheck.probes.lmeval import LmEvalProbe, by_filter, check_manifest, read_jsonl
+from omnicheck.fixtures import fixture_dir, verify_manifest
+from omnicheck.probes.base import user_message
+from omnicheck.probes.common import select
+from omnicheck.probes.lmeval import LmEvalProbe, by_filter, read_jsonl
 from omnicheck.types import GenerationSettings, Metric, Sample
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gsm8k"
+FIXTURES = "gsm8k"
 TEST_FILE = "test.jsonl"
 FEWSHOT_FILE = "fewshot.jsonl"
 
@@ -48,16 +50,15 @@ class GSM8K(LmEvalProbe):
     settings = GenerationSettings(max_new_tokens=256)
 
     def test_file(self) -> Path:
-        return Path(self.data) if self.data else FIXTURES / TEST_FILE
+        return Path(self.data) if self.data else fixture_dir(FIXTURES) / TEST_FILE
 
     def data_files(self) -> dict[str, Path]:
-        return {"test": self.test_file(), "fewshot": FIXTURES / FEWSHOT_FILE}
+        return {"test": self.test_file(), "fewshot": fixture_dir(FIXTURES) / FEWSHOT_FILE}
 
     def load_samples(self, tier: str) -> list[Sample]:
-        if self.data is None:
-            check_manifest(FIXTURES, [TEST_FILE, FEWSHOT_FILE])
-        elif not self.test_file().is_file():
-            raise FixtureError(f"gsm8k data {self.data} is not a file", "pass a JSONL file: --omnicheck-data gsm8k=PATH")
+        verify_manifest(FIXTURES)  # the exemplars are bundled even when the problems are the user's
+        if self.data is not None and not self.test_file().is_file():
+            raise FixtureError(f"gsm8k data {self.data} is not a file", "pass a JSONL file (--omnicheck-data gsm8k=PATH)")
         rows = read_jsonl(self.test_file(), {"question": str, "answer": str})
         unanswered = [n for n, row in enumerate(rows, 1) if not final_answer(row["answer"])]
         if unanswered:
@@ -74,7 +75,7 @@ class GSM8K(LmEvalProbe):
             )
             for index, row in enumerate(rows)
         ]
-        return take(samples, tier, self.smoke_size)
+        return select(samples, tier, self.smoke_size)  # smoke: spread over the set, not its head
 
     def doc_scores(self, logged: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         filters = by_filter(logged)

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from omnicheck.errors import FixtureError
-from omnicheck.probes.base import take, user_message
-from omnicheck.probes.lmeval import LmEvalProbe, check_manifest, ensure_punkt_tab, read_jsonl
+from omnicheck.fixtures import fixture_dir, verify_manifest
+from omnicheck.probes.base import user_message
+from omnicheck.probes.common import select
+from omnicheck.probes.lmeval import LmEvalProbe, ensure_punkt_tab, read_jsonl
 from omnicheck.types import GenerationSettings, Metric, Sample
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ifeval"
+FIXTURES = "ifeval"
 BUNDLED_FILE = "bundled.jsonl"
 
 PROMPT_LEVEL = ("prompt_level_strict_acc", "prompt_level_loose_acc")
@@ -63,14 +65,14 @@ class IFEval(LmEvalProbe):
     settings = GenerationSettings(max_new_tokens=512)
 
     def prompts_file(self) -> Path:
-        return Path(self.data) if self.data else FIXTURES / BUNDLED_FILE
+        return Path(self.data) if self.data else fixture_dir(FIXTURES) / BUNDLED_FILE
 
     def data_files(self) -> dict[str, Path]:
         return {"test": self.prompts_file()}
 
     def load_samples(self, tier: str) -> list[Sample]:
         if self.data is None:
-            check_manifest(FIXTURES, [BUNDLED_FILE])
+            verify_manifest(FIXTURES)
         elif not self.prompts_file().is_file():
             raise FixtureError(
                 f"ifeval data {self.data} is not a file",
@@ -88,7 +90,7 @@ class IFEval(LmEvalProbe):
             )
             for index, row in enumerate(rows)
         ]
-        return take(samples, tier, self.smoke_size)
+        return select(samples, tier, self.smoke_size)  # smoke: spread over the set, not its head
 
     def doc_scores(self, logged: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         sample = logged[0]

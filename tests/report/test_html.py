@@ -102,7 +102,9 @@ def test_matrix_cells_carry_the_verdict_classes_and_link_to_their_section(
     assert len(links) == 12, "every tested cell of the three loaded variants links to its section"
     assert all(link[1:] in ids for link in links)
     broken_image = by_key[("w4a4", "image")]
-    assert "4.0% of ref" in text_of(broken_image) and "[1.7%, 6.2%]" in text_of(broken_image)
+    assert "Δsimilarity -0.85 [-0.87, -0.83]" in text_of(broken_image), "a max_drop gate shows the difference"
+    text_cell = by_key[("w4a4", "text")]
+    assert "75% of ref [50%, 125%]" in text_of(text_cell), "a min_retention gate shows the retention"
     degraded_audio = by_key[("w4a16", "audio")]
     assert "Δwer +0.0456" in text_of(degraded_audio)
 
@@ -201,7 +203,7 @@ def test_samples_are_worst_first_and_speech_shows_the_alignment(sample_document_
     assert len(block.samples_open) == report.OPEN_SAMPLES
     assert all(s.diff_mode == "alignment" for s in samples)
     worst = samples[0]
-    assert "empty" in worst.flags
+    assert "empty" in worst.flag_names
     assert {p.mark for p in worst.variant_pieces} == {"del"}, "an empty transcription: every word is missed"
     marked = [p for s in samples for p in s.variant_pieces if p.mark == "sub"]
     assert marked and all(p.title.startswith("expected: ") for p in marked)
@@ -327,7 +329,7 @@ def test_blocks_show_at_most_max_samples_worst_first(sample_document_master: dic
     block = next(pb for sec in view.sections for b in sec.blocks for pb in b.probes
                  if b.variant == "w4a4" and pb.probe == "speech_wer")
     assert len(block.samples_open) + len(block.samples_folded) == 2 and block.samples_left_out == 3
-    assert "empty" in block.samples_open[0].flags
+    assert "empty" in block.samples_open[0].flag_names
 
 
 def test_results_without_verdicts_still_fill_the_matrix(sample_document: dict[str, Any]) -> None:

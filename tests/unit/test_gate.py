@@ -8,6 +8,7 @@ The scores are what the probes would have computed; the gate only reads them, so
 from __future__ import annotations
 
 import copy
+import json
 import random
 
 import pytest
@@ -207,6 +208,7 @@ def test_empty_images_while_text_passes_is_broken_and_the_cause_is_named():
     assert text.status == "PASS", text.message
     assert image.status == "BROKEN", image.message
     assert "empty: 24 of 24 variant outputs vs 0 of 24 for the reference" in image.message
+    assert json.loads(json.dumps(image.to_json()))["details"]["collapse"]["comparisons"]  # the report can store it
     assert any("media_ignored" in f for f in image.findings)  # empty with or without the image
     card = {"activation_quantized": True, "scheme": "NVFP4"}
     (finding,) = diagnose([text, image], card)

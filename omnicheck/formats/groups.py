@@ -1,0 +1,80 @@
+"""Which part of a multimodal model a module belongs to, from its name alone (on-disk or run-time)."""
+
+from __future__ import annotations
+
+import re
+
+GROUPS = (
+    "vision_tower",
+    "vision_projector",
+    "audio_tower",
+    "audio_projector",
+    "embeddings",
+    "attention_q",
+    "attention_k",
+    "attention_v",
+    "attention_o",
+    "mlp",
+    "moe_experts",
+    "lm_head",
+    "other",
+)
+MEDIA_GROUPS = ("vision_tower", "vision_projector", "audio_tower", "audio_projector")
+
+_VISION = re.compile(r"(^|\.)(vision|visual|image|img|siglip|vit|patch|embed_vision|vision_embedder|multi_modal_projector|mm_projector)", re.I)
+_AUDIO = re.compile(r"(^|\.)(audio|speech|whisper|conformer|embed_audio|audio_embedder|mel)", re.I)
+# Within a media branch: the parts that map media features into the language model's space.
+_PROJECTOR = re.compile(
+    r"(projector|projection|proj_in|merger|adapter|connector|embed_vision|embed_audio|vision_embedder|"
+    r"audio_embedder|patch_dense|patch_embed|mm_)",
+    re.I,
+)
+_LANGUAGE = re.compile(r"(^|\.)(language_model|text_model|llm|decoder|thinker\.model)(\.|$)", re.I)
+_EXPERTS = re.compile(r"\.experts(\.|$)|block_sparse_moe|\.moe\.", re.I)
+_LM_HEAD = re.compile(r"(^|\.)(lm_head|embed_out|output_layer)$", re.I)
+_EMBEDDING = re.compile(r"(embed_tokens|word_embeddings|wte|tok_embeddings|embed_positions)$", re.I)
+_ATTN = {
+    "attention_q": re.compile(r"(q_proj|query|\.wq|q_a_proj|q_b_proj|q_gate_proj)$", re.I),
+    "attention_k": re.compile(r"(k_proj|key|\.wk)$", re.I),
+    "attention_v": re.compile(r"(v_proj|value|\.wv)$", re.I),
+    "attention_o": re.compile(r"(o_proj|out_proj|dense|\.wo)$", re.I),
+}
+_FUSED_QKV = re.compile(r"(qkv_proj|query_key_value|c_attn|\.qkv)$", re.I)
+_MLP = re.compile(r"(mlp|feed_forward|ffn|gate_proj|up_proj|down_proj|fc1|fc2|w1|w2|w3|gate_up_proj)", re.I)
+
+
+def modality_of(name: str) -> str:
+    """'vision', 'audio' or 'text': which input a module mainly serves."""
+    if _LANGUAGE.search(name):
+        return "text"
+    if _AUDIO.search(name):
+        return "audio"
+    if _VISION.search(name):
+        return "vision"
+    return "text"
+
+
+def group_of(name: str) -> str:
+    """The module group of a module name (see GROUPS)."""
+    if _LM_HEAD.search(name):
+        return "lm_head"
+    modality = modality_of(name)
+    if modality != "text":
+        return f"{modality}_projector" if _PROJECTOR.search(name) else f"{modality}_tower"
+    if _EMBEDDING.search(name):
+        return "embeddings"
+    if _EXPERTS.search(name):
+        return "moe_experts"
+    if _FUSED_QKV.search(name):
+        return "attention_q"
+    if re.search(r"(attn|attention)", name, re.I):
+        for group, pattern in _ATTN.items():
+            if pattern.search(name):
+                return group
+    if _MLP.search(name):
+        return "mlp"
+    return "other"
+
+
+def is_media_group(group: str) -> bool:
+    return group in MEDIA_GROUPS

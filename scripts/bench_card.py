@@ -1,0 +1,87 @@
+"""Benchmark: the quant card of a 12B-class checkpoint must take under a second (headers only).
+
+    PYTHONPATH=. python scripts/bench_card.py [--repeat 5]
+
+Writes two synthetic gemma4_unified 12B-class checkpoints (bf16, ~24 GB declared; compressed-tensors NVFP4 W4A4,
+~8 GB declared) as sparse files in a temporary folder, then times in fresh processes:
+  card      read_card: config + safetensors headers -> card (the < 1 s target)
+  lints     inspect_checkpoint(runtime_check=False): card + static lints
+  runtime   inspect_checkpoint(): adds the meta-device build for run-time module names, split into
+            `import transformers`, importing the architecture's model code, and the build itself
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from omnicheck.formats import inspect_checkpoint, read_card
+t_import = time.perf_counter() - t0
+path, mode = sys.argv[1], sys.argv[2]
+out = {"import_omnicheck_formats": t_import}
+if mode == "card":
+    t = time.perf_counter(); card = read_card(path); out["seconds"] = time.perf_counter() - t
+elif mode == "lints":
+    t = time.perf_counter(); card = inspect_checkpoint(path, runtime_check=False); out["seconds"] = time.perf_counter() - t
+else:
+    t = time.perf_counter(); import transformers; out["import_transformers"] = time.perf_counter() - t
+    arch = json.load(open(path + "/config.json"))["architectures"][0]
+    t = time.perf_counter(); getattr(transformers, arch); out["import_model_code"] = time.perf_counter() - t
+    t = time.perf_counter(); card = inspect_checkpoint(path); out["seconds"] = time.perf_counter() - t
+    t = time.perf_counter(); inspect_checkpoint(path); out["seconds_again"] = time.perf_counter() - t
+out["scheme"] = card.scheme
+out["tensors_declared_gb"] = None
+out["lints"] = [l.code for l in card.lints]
+print(json.dumps(out))
+"""
+
+
+def run_child(path: Path, mode: str) -> dict:
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(path), mode], capture_output=True, text=True, env=env,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from omnicheck.formats.synthetic import write_header_only_checkpoint
+
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for scheme in ("bf16", "nvfp4"):
+            path = Path(tmp) / scheme
+            declared = write_header_only_checkpoint(path, scheme)
+            on_disk = sum(f.stat().st_blocks * 512 for f in path.iterdir())
+            shards = len(list(path.glob("*.safetensors")))
+            card = [run_child(path, "card")["seconds"] for _ in range(args.repeat)]
+            lints = [run_child(path, "lints")["seconds"] for _ in range(args.repeat)]
+            runtime = run_child(path, "runtime")
+            median = statistics.median(card)
+            ok &= median < 1.0
+            print(f"{scheme}: {declared / 1e9:.1f} GB declared in {shards} shards, {on_disk / 1e6:.2f} MB on disk")
+            print(f"  card (headers only)   median {median * 1000:.1f} ms, max {max(card) * 1000:.1f} ms "
+                  f"over {args.repeat} fresh processes  [target < 1000 ms: {'PASS' if median < 1.0 else 'FAIL'}]")
+            print(f"  card + static lints   median {statistics.median(lints) * 1000:.1f} ms")
+            print(f"  + run-time names      import transformers {runtime['import_transformers']:.2f} s + its "
+                  f"model code {runtime['import_model_code']:.2f} s (once per process, the hf backend pays it "
+                  f"too), then meta build + lints {runtime['seconds']:.2f} s (again in-process: "
+                  f"{runtime['seconds_again'] * 1000:.0f} ms); lints: {', '.join(runtime['lints']) or 'none'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

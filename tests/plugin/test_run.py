@@ -1,0 +1,114 @@
+"""pytest --model ... end to end on real tiny models: verdicts, one-line failures, reports, the reference cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+
+FAST = ("--omnicheck-max-new-tokens", "4", "--omnicheck-inconclusive", "skip")
+
+
+def _document(tmp_path):
+    return json.loads((tmp_path / "reports" / "omnicheck.json").read_text())
+
+
+def test_reference_and_copy_end_to_end_with_reports_and_junit(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
+    junit = tmp_path / "junit.xml"
+    result = run_omnicheck(
+        "--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}",
+        "--omnicheck-probe", "image_caption", *FAST, f"--junitxml={junit}", "-v",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_probe[[]bf16-image_caption[]] PASSED*", "*omnicheck*", "variant*text*image*audio*video*"])
+    document = _document(tmp_path)
+    assert document["schema_version"] == 1
+    assert [v["name"] for v in document["variants"]] == ["bf16", "copy"]
+    assert document["variants"][0]["fingerprint"] == document["variants"][1]["fingerprint"]
+    by_variant = {r["variant"]: r for r in document["results"]}
+    assert [s["output"] for s in by_variant["bf16"]["samples"]] == [s["output"] for s in by_variant["copy"]["samples"]]
+    assert document["matrix"]["bf16"]["image"] == "REFERENCE"
+    assert document["matrix"]["copy"]["image"] in ("PASS", "INCONCLUSIVE")
+    assert (tmp_path / "reports" / "report.html").stat().st_size > 1000
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    props = {p.get("name"): p.get("value") for p in cases["test_probe[copy-image_caption]"].iter("property")}
+    assert props["verdict"] == document["matrix"]["copy"]["image"]
+
+
+def test_second_run_takes_the_reference_from_the_cache(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
+    args = ("--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}", "--omnicheck-probe", "speech_wer", *FAST)
+    first = run_omnicheck(*args)
+    assert first.ret == 0
+    assert _document(tmp_path)["run"]["reference_cache"]["reference_generations"] == 1
+    second = run_omnicheck(*args)
+    assert second.ret == 0
+    cache = _document(tmp_path)["run"]["reference_cache"]
+    assert cache["reference_generations"] == 0 and cache["hits"] == 1
+    refreshed = run_omnicheck(*args, "--omnicheck-refresh-reference")
+    assert refreshed.ret == 0
+    assert _document(tmp_path)["run"]["reference_cache"]["reference_generations"] == 1
+
+
+def test_changed_reference_weights_are_not_served_from_the_cache(run_omnicheck, tiny_gemma, tmp_path):
+    from omnicheck.demo import randomize_modules
+
+    args = ("--omnicheck-probe", "speech_wer", *FAST)
+    assert run_omnicheck("--model", f"bf16={tiny_gemma}", *args).ret == 0
+    changed = randomize_modules(tiny_gemma, tmp_path / "bf16-changed", prefix="model.embed_audio", seed=3)
+    assert run_omnicheck("--model", f"bf16={changed}", *args).ret == 0
+    assert _document(tmp_path)["run"]["reference_cache"]["reference_generations"] == 1
+
+
+def test_a_broken_variant_fails_alone_in_one_line(run_omnicheck, tiny_gemma, tmp_path):
+    missing = tmp_path / "nope"
+    result = run_omnicheck(
+        "--model", f"bf16={tiny_gemma}", "--model", f"gone={missing}", "--omnicheck-probe", "image_caption,speech_wer", *FAST
+    )
+    assert result.ret == 1
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([f"*ERROR*model path '{missing}' does not exist*fix: check the --model path*"])
+    assert "Traceback" not in result.stdout.str()
+    document = _document(tmp_path)
+    gone = next(v for v in document["variants"] if v["name"] == "gone")
+    assert "does not exist" in gone["error"]
+    assert {r["variant"] for r in document["results"] if r["status"] == "ok"} == {"bf16"}
+
+
+def test_a_model_without_a_modality_is_skipped_with_the_reason(run_omnicheck, tiny_text_lm, tmp_path):
+    result = run_omnicheck("--model", f"text={tiny_text_lm}", "--omnicheck-probe", "image_caption,video_describe", *FAST, "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*takes no image input*"])
+
+
+def test_non_model_folder_and_corrupt_weights(run_omnicheck, tiny_gemma, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.jpg").write_bytes(b"\xff\xd8")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(tiny_gemma, corrupt)
+    weights = corrupt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = run_omnicheck(
+        "--model", f"bf16={tiny_gemma}", "--model", f"photos={folder}", "--model", f"corrupt={corrupt}",
+        "--omnicheck-probe", "speech_wer", *FAST,
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*not a model folder (no config.json)*", "*truncated*"])
+
+
+def test_xdist_workers_merge_into_one_report(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
+    """pytest -n 2: each variant on its own worker, one omnicheck.json and one report.html at the end."""
+    result = run_omnicheck(
+        "-n", "2", "--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}",
+        "--omnicheck-probe", "speech_wer,image_caption", *FAST,
+    )
+    assert result.ret == 0, result.stdout.str()
+    document = _document(tmp_path)
+    assert document["run"]["workers"] == 2
+    assert sorted((r["variant"], r["probe"]) for r in document["results"]) == [
+        ("bf16", "image_caption"), ("bf16", "speech_wer"), ("copy", "image_caption"), ("copy", "speech_wer"),
+    ]
+    assert set(document["matrix"]) == {"bf16", "copy"}
+    assert (tmp_path / "reports" / "report.html").exists()
+    assert not list((tmp_path / "reports" / ".parts").glob("*.json"))
+    result.stdout.fnmatch_lines(["variant*text*image*audio*video*", "copy*"])
