@@ -45,6 +45,7 @@ from typing import Any, Sequence, cast
 
 from omnicheck.backends.base import Generation
 from omnicheck.errors import BackendError, OmnicheckError
+from omnicheck.fixtures import sha256_file
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Part, Sample, TextPart, VideoPart
 
 API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
@@ -237,14 +238,6 @@ def has_video(sample: Sample) -> bool:
 # --- the resume cache ---
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def messages_digest(messages: Sequence[Message]) -> str:
     """Text verbatim, media by content: the same question from a moved file is the same question."""
     neutral = []
@@ -254,7 +247,7 @@ def messages_digest(messages: Sequence[Message]) -> str:
             if isinstance(part, TextPart):
                 parts.append(["text", part.text])
             else:
-                entry: list[Any] = [part.kind, _file_digest(Path(part.path))]
+                entry: list[Any] = [part.kind, sha256_file(Path(part.path))]
                 if isinstance(part, VideoPart):
                     entry.append(part.num_frames)
                 parts.append(entry)
@@ -551,8 +544,12 @@ class OpenAIBackend:
         pending: list[int] = []
         for index, sample in enumerate(samples):
             if self._cache is not None:
-                keys[index] = self._cache.key(model_id, sample.messages, self._settings(settings))
-                hit = self._cache.get(keys[index])
+                try:
+                    keys[index] = key = self._cache.key(model_id, sample.messages, self._settings(settings))
+                except OSError:  # unreadable media: the request fails that sample, in one line, below
+                    pending.append(index)
+                    continue
+                hit = self._cache.get(key)
                 if hit is not None:
                     results[index] = Generation(hit.text, hit.tokens, {**hit.extra, "cache": "hit"})
                     continue
@@ -729,6 +726,12 @@ class LocalVLLMServer:
     @property
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def __enter__(self) -> "LocalVLLMServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the server's process group (API server + engine core), SIGKILL what is left after grace."""

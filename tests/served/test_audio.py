@@ -13,9 +13,8 @@ from served_media import SETTINGS, answers, ask
 
 @pytest.fixture(scope="module")
 def audio_server(serve, tiny_model):
-    server = serve(tiny_model("audio"))
-    yield server
-    server.stop()
+    with serve(tiny_model("audio")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

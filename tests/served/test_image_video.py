@@ -14,9 +14,8 @@ from served_media import SETTINGS, answers, ask
 
 @pytest.fixture(scope="module")
 def vl_server(serve, tiny_model):
-    server = serve(tiny_model("vl"))
-    yield server
-    server.stop()
+    with serve(tiny_model("vl")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

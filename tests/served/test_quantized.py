@@ -28,16 +28,14 @@ def samples(n: int) -> list[Sample]:
 
 @pytest.fixture  # one test uses it: stopped before the W8A8 server starts
 def fp8_server(serve, tiny_model):
-    server = serve(tiny_model("fp8_dynamic"), dev_mode=True)
-    yield server
-    server.stop()
+    with serve(tiny_model("fp8_dynamic"), dev_mode=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def w8a8_server(serve, tiny_model):
-    server = serve(tiny_model("w8a8"))
-    yield server
-    server.stop()
+    with serve(tiny_model("w8a8")) as server:
+        yield server
 
 
 def test_fp8_dynamic_serves_and_the_server_names_its_quantization(fp8_server):
@@ -64,9 +62,8 @@ def test_w8a8_serves(w8a8_server):
     ("nvfp4a16", "fp4"),  # FP4 kernels need a GPU
 ])
 def test_scheme_without_a_cpu_kernel_is_refused_in_one_line(serve, tiny_model, scheme, cause):
-    with pytest.raises(BackendError) as err:
-        server = serve(tiny_model(scheme), expect_failure=True)
-        server.stop()
+    with pytest.raises(BackendError) as err, serve(tiny_model(scheme), expect_failure=True):
+        pass
     message = str(err.value)
     assert message.startswith(f"vLLM refused to serve {scheme} (")
     assert cause in message.lower()
