@@ -3,7 +3,9 @@
 Only the standard library is imported here; media readers (librosa, av, PIL) and lm-eval load on first use.
 
 How the server is asked:
-- identity: GET /v1/models (the id, or URL#served-name), GET /version and /get_server_info where they exist.
+- identity: GET /v1/models (the id, or URL#served-name) and GET /version; the quantization, dtype and KV cache
+  dtype from vLLM's /server_info (only with VLLM_SERVER_DEV_MODE=1) or SGLang's /get_server_info. When neither
+  answers, describe() says "not reported by server" rather than guess from the checkpoint.
 - modalities: one tiny request per media kind (a 32x32 image, 0.5 s of silence, a 2-frame video), max_tokens 1,
   on first use of `modalities`; a 4xx answer means the model does not take that kind. Video counts as taken when
   the server takes video_url, or images (then frames are sent).
@@ -12,6 +14,10 @@ How the server is asked:
   sample only: Generation(text="", extra={"error": one line}).
 - an optional on-disk cache (one JSON file per request) is written as answers arrive, so a rerun after a crash
   sends only what is missing.
+- the API key comes from $OMNICHECK_API_KEY (else $OPENAI_API_KEY) and is only ever sent as a request header.
+
+LocalVLLMServer starts a vLLM server for a checkpoint folder (the tests use it) and turns a refusal to serve into
+one BackendError line carrying vLLM's own root cause.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from omnicheck.backends.base import Generation
 from omnicheck.errors import BackendError, OmnicheckError
+from omnicheck.fixtures import sha256_file
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Part, Sample, TextPart, VideoPart
 
 API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
@@ -231,14 +238,6 @@ def has_video(sample: Sample) -> bool:
 # --- the resume cache ---
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def messages_digest(messages: Sequence[Message]) -> str:
     """Text verbatim, media by content: the same question from a moved file is the same question."""
     neutral = []
@@ -248,7 +247,7 @@ def messages_digest(messages: Sequence[Message]) -> str:
             if isinstance(part, TextPart):
                 parts.append(["text", part.text])
             else:
-                entry: list[Any] = [part.kind, _file_digest(Path(part.path))]
+                entry: list[Any] = [part.kind, sha256_file(Path(part.path))]
                 if isinstance(part, VideoPart):
                     entry.append(part.num_frames)
                 parts.append(entry)
@@ -428,6 +427,17 @@ class OpenAIBackend:
         reported = self._server_info["quantization"]
         return f"{reported or 'none'} (reported by server {self._server_info['source']})"
 
+    def execution_path(self) -> dict[str, str]:
+        """What runs, in the words the in-process backend uses; only what the server itself says."""
+        version = self._server_info.get("version")
+        kv = self._server_info.get("kv_cache_dtype")
+        return {
+            "runtime": f"OpenAI-compatible server at {self.base}, version {version or 'not reported by server'}",
+            "weights": f"as served; quantization: {self.quantization()}",
+            "activations": "whatever the server's kernels do: not reported by server",
+            "kv_cache": f"{kv} (reported by server)" if kv else "not reported by server",
+        }
+
     def describe(self) -> dict[str, Any]:
         card = {k: v for k, v in self._model_card.items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
         return {
@@ -443,6 +453,7 @@ class OpenAIBackend:
             "settings": {"temperature": 0, "seed": self.seed, "concurrency": self.concurrency,
                          "timeout_s": self.timeout, "retries": self.retries},
             "modalities": sorted(self.modalities),
+            "execution_path": self.execution_path(),
             "video_input": "frames" if self._video_as_frames else "video_url",
             "modality_evidence": dict(self._modality_evidence),
             "api_key": "set" if self._key else "none",
@@ -459,8 +470,11 @@ class OpenAIBackend:
     def _probe_modalities(self) -> frozenset[str]:
         taken = {"text"}
         for kind, content in probe_contents().items():
-            answer = self._post_chat([{"role": "user", "content": [*content, {"type": "text", "text": "Hi"}]}],
-                                     max_tokens=1)
+            answer = self._send(self._payload([{"role": "user", "content": [*content, {"type": "text", "text": "Hi"}]}],
+                                              max_tokens=1))
+            if answer.retryable:
+                raise BackendError(f"{self.name}: could not learn whether the server takes {kind} ({answer.problem})",
+                                   f"check the server at {self.root} (its log, /health) and run again")
             self._modality_evidence[kind] = "accepted" if answer.ok else answer.problem
             if answer.ok:
                 taken.add(kind)
@@ -475,10 +489,9 @@ class OpenAIBackend:
     def _settings(self, settings: GenerationSettings) -> dict[str, Any]:
         return {"max_tokens": settings.max_new_tokens, "temperature": 0, "seed": self.seed}
 
-    def _post_chat(self, messages: list[dict[str, Any]], max_tokens: int, timeout: float | None = None) -> HttpAnswer:
-        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
-                   "seed": self.seed}
-        return http_json(f"{self.base}/chat/completions", payload, timeout or self.timeout, self._key)
+    def _payload(self, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+                "seed": self.seed}
 
     def _send(self, payload: dict[str, Any]) -> HttpAnswer:
         """POST with retries on no-answer and 5xx; once the server is known down, one try only."""
@@ -499,8 +512,7 @@ class OpenAIBackend:
         video = has_video(sample)
         as_frames = video and self._video_as_frames
         try:
-            payload = {"model": self.model, "messages": chat_messages(sample.messages, as_frames),
-                       **self._settings(settings)}
+            payload = self._payload(chat_messages(sample.messages, as_frames), settings.max_new_tokens)
         except (OSError, ValueError, RuntimeError, OmnicheckError) as err:
             return _failure(f"cannot read the sample's media: {one_line(str(err))}", video, as_frames)
         answer = self._send(payload)
@@ -526,13 +538,18 @@ class OpenAIBackend:
 
     def generate(self, samples: Sequence[Sample], settings: GenerationSettings) -> list[Generation]:
         results: list[Generation | None] = [None] * len(samples)
-        model_id = {"id": self.model, "root": self._model_card.get("root"), "url": self.base}
+        # the served name and the checkpoint the server says it loaded; not the URL, so a restarted server resumes
+        model_id = {"id": self.model, "root": self._model_card.get("root")}
         keys: list[str | None] = [None] * len(samples)
         pending: list[int] = []
         for index, sample in enumerate(samples):
             if self._cache is not None:
-                keys[index] = self._cache.key(model_id, sample.messages, self._settings(settings))
-                hit = self._cache.get(keys[index])
+                try:
+                    keys[index] = key = self._cache.key(model_id, sample.messages, self._settings(settings))
+                except OSError:  # unreadable media: the request fails that sample, in one line, below
+                    pending.append(index)
+                    continue
+                hit = self._cache.get(key)
                 if hit is not None:
                     results[index] = Generation(hit.text, hit.tokens, {**hit.extra, "cache": "hit"})
                     continue
@@ -547,7 +564,7 @@ class OpenAIBackend:
 
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="omnicheck-openai") as pool:
             list(pool.map(run, pending))
-        return [r if r is not None else _failure("no result", False, False) for r in results]
+        return cast("list[Generation]", results)  # every index was filled: from the cache or by run()
 
     def lm_eval_model(self) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
@@ -599,8 +616,11 @@ def _failure(problem: str, video: bool, as_frames: bool) -> Generation:
 
 # --- a local vLLM server, started and stopped by omnicheck (tests, or a user serving a folder) ---
 
-_GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above", "Traceback")
-_ERROR_LINE = re.compile(r"\b(\w*(?:Error|Exception)): (.+)$")
+_GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above", "See stack trace (above)",
+                     "please check the stack trace above")
+_LOG_PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?")
+_LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
+_RAISED = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
 
 
 def free_port() -> int:
@@ -610,11 +630,23 @@ def free_port() -> int:
 
 
 def start_failure_cause(log: str) -> str:
-    """The server's own root cause from a start-up log: the first error line that is not a generic wrapper."""
-    errors = [m.group(0) for line in log.splitlines() if (m := _ERROR_LINE.search(line))]
-    specific = [e for e in errors if not any(g in e for g in _GENERIC_FAILURES)]
-    chosen = (specific or errors or [line for line in log.splitlines() if line.strip()][-1:] or ["(empty log)"])[0]
-    return one_line(chosen)
+    """The server's own root cause from its log: the first raised error that is not a generic wrapper.
+
+    Only ERROR records and bare traceback lines count: vLLM logs harmless exceptions at WARNING (e.g. a oneDNN
+    fallback) that must not be taken for the cause.
+    """
+    raised = []
+    for raw in log.splitlines():
+        line = _LOG_PREFIX.sub("", raw.strip())
+        level = _LEVEL.match(line)
+        if level and level.group(1) != "ERROR":
+            continue
+        line = _LEVEL.sub("", line)
+        if (match := _RAISED.match(line)) is not None:
+            raised.append(f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}")
+    specific = [e for e in raised if not any(g in e for g in _GENERIC_FAILURES)]
+    lines = [line for line in log.splitlines() if line.strip()]
+    return one_line((specific or raised or lines[-1:] or ["(empty log)"])[0])
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -627,8 +659,9 @@ def log_tail(path: Path, lines: int = 40) -> str:
 class LocalVLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 from a given interpreter, health-polled.
 
-    Construction returns once /health answers; if the process exits or the deadline passes first it is stopped and
-    BackendError says the server's own root cause (e.g. no kernel for this quantization scheme on this machine).
+    Construction returns once /health answers and one token has been generated; if the process exits, the first
+    request fails or the deadline passes, it is stopped and BackendError says the server's own root cause (e.g. no
+    kernel for this quantization scheme on this machine).
     """
 
     def __init__(
@@ -660,21 +693,45 @@ class LocalVLLMServer:
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.stop()
-                cause = start_failure_cause(self.log_path.read_text(errors="replace"))
-                raise BackendError(
-                    f"vLLM refused to serve {self.model_dir.name} (exit {self.process.returncode}): {cause}",
-                    f"serve it where that kernel exists (e.g. a GPU), or pick another scheme; log: {self.log_path}")
+                self._refuse(f"exit {self.process.returncode}")
             if http_json(f"{server_root(self.url)}/health", timeout=2.0).ok:
+                self._first_answer()
                 return
             time.sleep(1.0)
         self.stop()
         raise BackendError(f"vLLM did not become healthy within {start_timeout:g} s for {self.model_dir.name}",
                            f"raise the start timeout or read the log: {self.log_path}")
 
+    def _first_answer(self) -> None:
+        """One token through /v1/completions: a missing kernel can pass start-up and kill the engine here."""
+        models = http_json(f"{self.url}/models", timeout=30.0)
+        model = models.body["data"][0]["id"] if models.ok else str(self.model_dir)
+        answer = http_json(f"{self.url}/completions",
+                           {"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0}, timeout=120.0)
+        if answer.ok:
+            return
+        try:
+            self.process.wait(timeout=30)  # a dead engine takes the server down; let it write its traceback
+        except subprocess.TimeoutExpired:
+            pass
+        self._refuse(f"first request: {answer.problem}")
+
+    def _refuse(self, how: str) -> None:
+        self.stop()
+        cause = start_failure_cause(self.log_path.read_text(errors="replace"))
+        raise BackendError(
+            f"vLLM refused to serve {self.model_dir.name} ({one_line(how, 120)}): {cause}",
+            f"serve it where that kernel exists (e.g. a GPU), or pick another scheme; log: {self.log_path}")
+
     @property
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def __enter__(self) -> "LocalVLLMServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the server's process group (API server + engine core), SIGKILL what is left after grace."""

@@ -8,6 +8,7 @@ most two servers (about 3.5 GB each) are up at once.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ SERVER_ARGS = ("--dtype", "float32", "--max-model-len", "4096", "--distributed-e
                "--seed", "0")
 
 _started: list[LocalVLLMServer] = []
+_log_number = itertools.count()
 
 
 def _vllm_missing_reason() -> str | None:
@@ -42,6 +44,7 @@ def _vllm_missing_reason() -> str | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def vllm_python() -> Path:
+    """Without the venv every test here is skipped for one reason; CI builds it first, so there it fails."""
     reason = _vllm_missing_reason()
     if reason:
         if os.environ.get("CI"):
@@ -82,7 +85,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
                "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0"}
         if dev_mode:
             env["VLLM_SERVER_DEV_MODE"] = "1"  # exposes /server_info, where vLLM names the quantization
-        log = logs / f"{model_dir.name}-{len(_started)}.log"
+        log = logs / f"{model_dir.name}-{next(_log_number)}.log"
         try:
             server = LocalVLLMServer(model_dir, vllm_python, log, extra_args=[*SERVER_ARGS, *extra_args], env=env,
                                      start_timeout=START_TIMEOUT_S)
@@ -98,21 +101,45 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
         server.stop()
 
 
-def _stopped_at_end(server: LocalVLLMServer) -> Iterator[LocalVLLMServer]:
-    yield server
-    server.stop()
+@pytest.fixture(scope="session")
+def text_server(serve, tiny_model) -> Iterator[LocalVLLMServer]:
+    with serve(tiny_model("text")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def text_server(serve, tiny_model) -> Iterator[LocalVLLMServer]:
-    yield from _stopped_at_end(serve(tiny_model("text")))
+def more_media(media, tmp_path_factory) -> dict[str, Path]:
+    """A second image, clip and sound unlike the shared ones: the image rotated, the clip reversed, a chirp."""
+    import av
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("more-media")
+    with Image.open(media["image"]) as image:
+        image.transpose(Image.Transpose.ROTATE_90).save(root / "rotated.png")
+    with av.open(str(media["video"])) as source:
+        frames = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
+    with av.open(str(root / "reversed.mp4"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=6)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for frame in reversed(frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(255 - frame, format="rgb24")))
+        out.mux(stream.encode())
+    t = np.arange(32000) / 16000
+    sf.write(root / "chirp.wav", 0.3 * np.sin(2 * np.pi * (200 + 900 * t) * t), 16000)
+    return {"image": root / "rotated.png", "video": root / "reversed.mp4", "audio": root / "chirp.wav"}
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """A failed test that used a server gets that server's log tail in its report."""
+    """A failed test that used a server gets that server's log tail in its report; the missing-venv skips all
+    point at this file, so `pytest -rs` folds them into one line."""
     outcome = yield
     report = outcome.get_result()
+    reason = _vllm_missing_reason()
+    if report.skipped and reason and isinstance(report.longrepr, tuple) and report.longrepr[2].endswith(reason):
+        report.longrepr = (__file__, 1, report.longrepr[2])
     if report.failed and call.when == "call":
         for value in getattr(item, "funcargs", {}).values():
             if isinstance(value, LocalVLLMServer):

@@ -10,8 +10,9 @@ import os
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -106,7 +107,7 @@ class FaultInjector:
 
 
 @pytest.fixture
-def injector(text_server) -> Iterator[callable]:
+def injector(text_server) -> Iterator[Callable[[int], "FaultInjector"]]:
     made: list[FaultInjector] = []
 
     def make(failures: int) -> FaultInjector:

@@ -1,6 +1,7 @@
 """The on-disk response cache: answers are written as they arrive, and a rerun sends only what is missing.
 
-What reached the server is counted by vLLM itself (/metrics, vllm:request_success_total), not by omnicheck.
+What reached the server is counted by the server itself (its /metrics: http_requests_total per handler and status
+class, from the Prometheus instrumentator vLLM mounts), not by omnicheck.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from omnicheck.variants import Variant
 SETTINGS = GenerationSettings(max_new_tokens=8)
 
 
-def served_requests(server) -> float:
+def served_requests(server, status: str = "2xx") -> float:
+    """Chat-completion requests the server answered with this status class."""
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read().decode()
-    return sum(float(m) for m in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", metrics, re.M))
+    total = 0.0
+    for labels, value in re.findall(r"^http_requests_total\{([^}]*)\} (\S+)$", metrics, re.M):
+        if 'handler="/v1/chat/completions"' in labels and f'status="{status}"' in labels:
+            total += float(value)
+    return total
 
 
 def samples(n: int) -> list[Sample]:
@@ -74,12 +80,12 @@ def test_failures_are_not_cached(text_server, tmp_path, media):
     run = [samples(1)[0], refused]
     first = backend(text_server, cache_dir).generate(run, SETTINGS)
     assert "error" in first[1].extra and len(ResponseCache(cache_dir)) == 1
-    before = served_requests(text_server)
+    answered, refused_before = served_requests(text_server), served_requests(text_server, "4xx")
     second = backend(text_server, cache_dir).generate(run, SETTINGS)
     assert second[0].extra.get("cache") == "hit"
     assert "error" in second[1].extra
-    # vLLM counts only successful requests: the refused one was sent again, the cached one was not
-    assert served_requests(text_server) - before == 0
+    assert served_requests(text_server) - answered == 0  # the cached one was not sent
+    assert served_requests(text_server, "4xx") - refused_before == 1  # the refused one was sent again
 
 
 @pytest.mark.parametrize("broken", ["", "{not json", '{"text": "x"}'])
@@ -90,3 +96,12 @@ def test_unreadable_cache_entry_is_asked_again(tmp_path, broken):
     path.parent.mkdir()
     path.write_text(broken)
     assert cache.get(key) is None
+
+
+def test_missing_media_fails_that_sample_with_the_cache_on(text_server, tmp_path):
+    gone = Sample(id="gone", messages=(Message.user(ImagePart(tmp_path / "deleted.png"), "What is this?"),))
+    first, missing = backend(text_server, tmp_path / "cache").generate([samples(1)[0], gone], SETTINGS)
+    assert first.text and "error" not in first.extra
+    assert missing.text == ""
+    assert missing.extra["error"].startswith("cannot read the sample's media: ")
+    assert "deleted.png" in missing.extra["error"] and "\n" not in missing.extra["error"]

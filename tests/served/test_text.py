@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -34,6 +33,12 @@ def test_backend_meets_the_protocol_and_says_what_the_server_reports(backend, te
     assert described["server_version"] == "0.32.0"
     # this server is not in dev mode: vLLM exposes no quantization field, and omnicheck does not guess
     assert described["quantization"] == QUANT_NOT_REPORTED
+    assert described["execution_path"] == {
+        "runtime": f"OpenAI-compatible server at {text_server.url}, version 0.32.0",
+        "weights": f"as served; quantization: {QUANT_NOT_REPORTED}",
+        "activations": "whatever the server's kernels do: not reported by server",
+        "kv_cache": "not reported by server",
+    }
     assert described["settings"]["temperature"] == 0
 
 
@@ -76,7 +81,7 @@ def test_refused_request_fails_that_sample_only(backend, media):
 
 def test_lm_eval_chat_completions_over_the_same_server(backend, tmp_path):
     """lm-eval's own client (local-chat-completions) sends the same chat; at T=0 it gets omnicheck's answers."""
-    from omnicheck.probes.lmeval import run_task
+    from omnicheck.probes.lmeval import model_output, run_task
 
     rows = [{"question": q, "answer": "7"} for q in QUESTIONS[:3]]
     data = tmp_path / "rows.jsonl"
@@ -97,8 +102,6 @@ def test_lm_eval_chat_completions_over_the_same_server(backend, tmp_path):
     run = run_task(lm, config, [0, 1, 2], max_new_tokens=SETTINGS.max_new_tokens)
     assert run.chat_template  # the server's template: prompts went as chat messages
     assert "exact_match,none" in run.aggregates
-    from omnicheck.probes.lmeval import model_output
-
     through_lm_eval = [model_output(docs[0]).strip() for _, docs in sorted(run.by_doc().items())]
     direct = [g.text for g in backend.generate(text_samples(QUESTIONS[:3]), SETTINGS)]
     assert through_lm_eval == direct
