@@ -263,15 +263,48 @@ class Session:
         card = self.states[variant].card
         verdict = gate.judge(reference, result, self.run.settings, card=card)
         self.verdicts[key] = verdict
+        if verdict.status in ("BROKEN", "DEGRADED") and verdict.modality != "text" and card and card.get("activation_quantized"):
+            self._diagnose_ranges(variant)
         self._diagnose(variant)
         self._write_json()
         return verdict
+
+    def _diagnose_ranges(self, variant: str) -> None:
+        """Why a media modality broke under activation quantization: how much of each quantized layer's input the
+        stored scales clip, per modality (one sample each). Runs once per variant, on the model already loaded."""
+        state = self.states[variant]
+        if "activation_ranges" in state.description or not (self._loaded and self._loaded[0] == variant):
+            return
+        backend = self._loaded[1]
+        if not hasattr(backend, "_inputs"):
+            return  # a served model: its activations cannot be hooked from here
+        from omnicheck.formats.diagnosis import diagnose_activation_ranges
+        from omnicheck.types import Message
+
+        inputs = {"text": [backend._inputs([Sample("text", (Message.user("Describe a sunny day in one sentence."),))])]}
+        for probe in self.run.probes:
+            modality = modality_of(probe)
+            if modality != "text" and modality not in inputs and modality in backend.modalities:
+                try:
+                    inputs[modality] = [backend._inputs(self.samples(probe)[:1])]
+                except OmnicheckError:
+                    continue
+        try:
+            diagnosis = diagnose_activation_ranges(backend.model, inputs)
+        except Exception as err:  # a diagnosis failure must not cost the verdicts already made
+            state.description["activation_ranges"] = {"error": f"{type(err).__name__}: {err}"}
+            return
+        state.description["activation_ranges"] = diagnosis.to_json()
 
     def _diagnose(self, variant: str) -> None:
         from omnicheck import gate
 
         mine = [v for (name, _), v in self.verdicts.items() if name == variant]
-        self.states[variant].description["findings"] = gate.diagnose(mine, self.states[variant].card)
+        description = self.states[variant].description
+        findings = gate.diagnose(mine, self.states[variant].card)
+        ranges = description.get("activation_ranges") or {}
+        findings += [f"activation ranges: {line}" for line in ranges.get("summary", [])]
+        description["findings"] = findings
 
     # --- reports ---
 
@@ -279,7 +312,10 @@ class Session:
         findings = []
         for name, state in self.states.items():
             for finding in state.description.get("findings", []):
-                findings.append(finding if isinstance(finding, dict) else {"variant": name, "message": str(finding)})
+                if not isinstance(finding, dict):
+                    finding = {"variant": name, "modality": None, "severity": "warning", "code": "diagnosis",
+                               "message": str(finding)}
+                findings.append(finding)
             for lint in state.lints:
                 findings.append({"variant": name, "modality": None, **lint})
         return {
