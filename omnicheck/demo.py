@@ -82,6 +82,34 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
     return out
 
 
+MEDIA_PROJECTIONS = ("model.embed_vision.embedding_projection.weight", "model.embed_audio.embedding_projection.weight")
+
+
+def push_media_embeddings(source: Path, out: Path, factor: float = 1000.0, channels: int = 1,
+                          keys: tuple[str, ...] = MEDIA_PROJECTIONS) -> Path:
+    """Copy a checkpoint with the first `channels` output rows of the media embedding projections scaled by `factor`.
+
+    Every image/audio/video soft token then carries one huge channel. The decoder's RMSNorms divide it back to
+    the norm's bound, but what comes out is one spike over near-zero values: in an activation-quantized layer the
+    spike sets the block scales and clips against the text-calibrated global scale, and the rest rounds to zero.
+    Text tokens never pass through these projections, so text inputs are untouched.
+    """
+    from safetensors.torch import load_file, save_file
+
+    out = Path(out)
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
+    for file in sorted(out.glob("*.safetensors")):
+        tensors = load_file(file)
+        hit = [k for k in keys if k in tensors]
+        for key in hit:
+            weight = tensors[key].float()
+            weight[:channels] *= factor
+            tensors[key] = weight.to(tensors[key].dtype)
+        if hit:
+            save_file(tensors, file, metadata={"format": "pt"})
+    return out
+
+
 def run_demo(argv: list[str] | None = None, panel_root: Path | None = None) -> int:
     """Run the pytest plugin on the demo panel; extra argv is passed to pytest."""
     import pytest

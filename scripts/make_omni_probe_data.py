@@ -33,10 +33,16 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
+def key_words(objects: list[str]) -> list[list[str]]:
+    """"purple circle", "red circle" -> purple, circle, red: colour and kind count apart (as video's concepts do),
+    so a caption with the right colours and a wrong shape scores a half, not a zero."""
+    return [[word] for word in dict.fromkeys(w for obj in objects for w in obj.split())]
+
+
 def caption_rows(rows: list[dict[str, Any]], media: str) -> list[dict[str, Any]]:
-    """The held-out caption becomes the one reference; each key object ("purple circle") is a term of its own."""
+    """The held-out caption becomes the one reference; its key objects' colours and kinds become key terms."""
     return [{"id": r["id"], "file": f"{media}/{r['file']}", "references": [r["caption"]],
-             "key_objects": [[obj] for obj in r["key_objects"]]} for r in rows]
+             "key_objects": key_words(r["key_objects"])} for r in rows]
 
 
 def video_rows(rows: list[dict[str, Any]], media: str) -> list[dict[str, Any]]:
