@@ -12,43 +12,52 @@ from pathlib import Path
 
 from omnicheck.store import default_cache_dir
 
-PANEL_VERSION = "1"
+PANEL_VERSION = "2"
 REPO_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 PANEL_INDEX = REPO_FIXTURES / "checkpoints" / "demo-panel.json"
 
-# The demo's reference is a random-weight model: its task scores are 0 and say nothing, so the demo judges
-# each variant by agreement with the reference's own outputs (an opt-in gate a real run can use too).
+# The reference is the trained omni-small, so task scores mean something and the default gate judges them.
+# Token caps sit just above the longest held-out answer: the whole panel runs in minutes on a small CPU.
 DEMO_CONFIG = """[tool.omnicheck]
 inconclusive = "skip"
-max_new_tokens = 24
 
-[tool.omnicheck.thresholds]
-min_agreement = 0.8
-broken_agreement = 0.3
+[tool.omnicheck.max_new_tokens]
+image_caption = 32
+speech_wer = 32
+video_describe = 24
+gsm8k = 64
+ifeval = 64
 """
 
 
 def build_panel(root: Path | None = None) -> dict[str, Path]:
     """Reference + variants with known truth. Returns name -> folder, reference first.
 
-    The reference and its quantized variants are real checkpoints committed under fixtures/checkpoints (made by
-    llmcompressor, see PROVENANCE.md there); one more variant is derived here with its vision projection
-    replaced by noise, the 'modality came back random' failure made on purpose.
+    The reference is the trained omni-small (fixtures/omni-small) and its quantized variants are real llmcompressor
+    checkpoints committed under fixtures/omni-panel (PROVENANCE.md in each); the derived ones are made here from
+    the reference with a module replaced by noise (e.g. the vision projection: the 'modality came back random'
+    failure made on purpose).
     """
     root = Path(root) if root else default_cache_dir() / f"demo-panel-v{PANEL_VERSION}"
     index = json.loads(PANEL_INDEX.read_text())
-    checkpoints = PANEL_INDEX.parent
-    reference = checkpoints / index["reference"]
+    reference = REPO_FIXTURES / index["reference"]
     panel = {"bf16": reference}
     for name, folder in index["variants"].items():
-        panel[name] = checkpoints / folder
-    vision = root / "vision-randomized"
-    if not (vision / "config.json").exists():
-        randomize_modules(reference, vision, prefix="model.embed_vision", seed=1)
-    panel["vision-randomized"] = vision
+        panel[name] = REPO_FIXTURES / folder
+    for name, spec in index.get("derived", {}).items():
+        derived = root / name
+        if not (derived / "config.json").exists():
+            randomize_modules(reference, derived, prefix=spec["prefix"], seed=spec["seed"])
+        panel[name] = derived
     return panel
+
+
+def panel_data() -> dict[str, Path]:
+    """probe name -> the demo's data for it (omni-small's held-out sets in the probes' own layouts)."""
+    index = json.loads(PANEL_INDEX.read_text())
+    return {probe: REPO_FIXTURES / rel for probe, rel in index.get("data", {}).items()}
 
 
 def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
@@ -58,7 +67,7 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
     from safetensors.torch import load_file, save_file
 
     out = Path(out)
-    shutil.copytree(source, out, dirs_exist_ok=True)
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
     generator = torch.Generator().manual_seed(seed)
     for file in sorted(out.glob("*.safetensors")):
         tensors = load_file(file)
@@ -69,6 +78,34 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
                 tensors[key] = (noise * tensor.float().std().clamp_min(1e-3)).to(tensor.dtype)
                 touched = True
         if touched:
+            save_file(tensors, file, metadata={"format": "pt"})
+    return out
+
+
+MEDIA_PROJECTIONS = ("model.embed_vision.embedding_projection.weight", "model.embed_audio.embedding_projection.weight")
+
+
+def push_media_embeddings(source: Path, out: Path, factor: float = 1000.0, channels: int = 1,
+                          keys: tuple[str, ...] = MEDIA_PROJECTIONS) -> Path:
+    """Copy a checkpoint with the first `channels` output rows of the media embedding projections scaled by `factor`.
+
+    Every image/audio/video soft token then carries one huge channel. The decoder's RMSNorms divide it back to
+    the norm's bound, but what comes out is one spike over near-zero values: in an activation-quantized layer the
+    spike sets the block scales and clips against the text-calibrated global scale, and the rest rounds to zero.
+    Text tokens never pass through these projections, so text inputs are untouched.
+    """
+    from safetensors.torch import load_file, save_file
+
+    out = Path(out)
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
+    for file in sorted(out.glob("*.safetensors")):
+        tensors = load_file(file)
+        hit = [k for k in keys if k in tensors]
+        for key in hit:
+            weight = tensors[key].float()
+            weight[:channels] *= factor
+            tensors[key] = weight.to(tensors[key].dtype)
+        if hit:
             save_file(tensors, file, metadata={"format": "pt"})
     return out
 
@@ -87,6 +124,8 @@ def run_demo(argv: list[str] | None = None, panel_root: Path | None = None) -> i
     for name, path in panel.items():
         args += ["--model", f"{name}={path}"]
     args += ["--reference", "bf16"]
+    for probe, data in panel_data().items():
+        args += ["--omnicheck-data", f"{probe}={data}"]
     if not _plugin_installed():
         args += ["-p", "omnicheck.plugin"]
     return int(pytest.main(args + list(argv or [])))

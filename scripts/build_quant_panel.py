@@ -2,6 +2,11 @@
 
     scripts/setup_quant_env.sh                  # once: /work/venvs/llmcompressor and /work/venvs/modelopt
     /work/main/.venv/bin/python scripts/build_quant_panel.py all --out fixtures/checkpoints
+    # the trained omni-small and its panel (committed: nvfp4a16, nvfp4-textcal; the rest rebuilt on demand)
+    /work/main/.venv/bin/python scripts/build_quant_panel.py omni --base fixtures/omni-small \
+        --out fixtures/omni-panel --only nvfp4a16 nvfp4-textcal
+    /work/main/.venv/bin/python scripts/build_quant_panel.py omni --base fixtures/omni-small \
+        --out /work/omni-panel-extra --only nvfp4-mixcal fp8-dynamic nvfp4-mlp
 
 `all` runs in the runtime venv: it builds the bf16 base with omnicheck.models.tiny, then runs this same file
 under each quantization venv (`llmcompressor` / `modelopt` subcommands, which import nothing from omnicheck),
@@ -80,6 +85,23 @@ LLMC_VARIANTS = {
               "(model.vision_embedder.patch_dense) that match no run-time module, so transformers quantizes "
               "them on load and they come back random; must be refused"),
 }
+# The trained omni-small's panel. Calibration "text" / "mix" reads the processor-made samples written by
+# `omni_calibration` (generated data from omnicheck.models.train with its own seed, held-out texts removed).
+OMNI_VARIANTS = {
+    "nvfp4a16": dict(scheme="NVFP4A16", targets=[LM_LINEAR], ignore=["lm_head"], calibrate=False,
+                     about="weight-only NVFP4 on the language model's linear layers"),
+    "nvfp4-textcal": dict(scheme="NVFP4", targets=[LM_LINEAR], ignore=["lm_head"], calibrate="text",
+                          about="W4A4 NVFP4 on the language model, input global scales calibrated on text only"),
+    "nvfp4-mixcal": dict(scheme="NVFP4", targets=[LM_LINEAR], ignore=["lm_head"], calibrate="mix",
+                         about="W4A4 NVFP4 on the language model, calibrated on a text + image + audio mix"),
+    "fp8-dynamic": dict(scheme="FP8_DYNAMIC", targets=[LM_LINEAR], ignore=["lm_head"], calibrate=False,
+                        about="FP8 per-channel weights, dynamic per-token FP8 activations"),
+    "nvfp4-mlp": dict(scheme="NVFP4", targets=[LM_MLP], ignore=["lm_head"], calibrate="text",
+                      about="W4A4 NVFP4 on the MLP projections only, calibrated on text only"),
+}
+OMNI_CALIBRATION_SEED = 4242  # not the held-out seed (20261123) nor training's (0)
+OMNI_CALIBRATION_COUNTS = {"text": {"gsm": 12, "ifeval": 12}, "mix": {"gsm": 4, "ifeval": 4, "image": 8, "audio": 8}}
+
 MODELOPT_VARIANTS = {
     "mo-nvfp4": dict(config="NVFP4_DEFAULT_CFG", about="ModelOpt NVFP4 W4A4 (default config), calibrated on text only"),
     "mo-nvfp4-mlp": dict(config="NVFP4_MLP_ONLY_CFG", about="ModelOpt NVFP4 W4A4 on MLP layers only, text calibration"),
@@ -160,16 +182,31 @@ def calibration_dataset(tokenizer):
     return Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
 
 
-def build_llmcompressor(base: Path, root: Path, names: list[str]) -> list[dict]:
+def processor_dataset(samples: list[dict]):
+    """Processor outputs saved by `omni_calibration`, one sample per row, as a Dataset plus a batch-of-one collator."""
+    import torch
+    from datasets import Dataset
+
+    rows = [{k: v.tolist() for k, v in sample.items()} for sample in samples]
+    dtypes = {k: v.dtype for sample in samples for k, v in sample.items()}
+
+    def collate(batch: list[dict]) -> dict:
+        return {k: torch.tensor(v, dtype=dtypes[k]) for k, v in batch[0].items()}
+
+    return Dataset.from_list(rows), collate
+
+
+def build_llmcompressor(base: Path, root: Path, names: list[str], calibration: Path | None = None) -> list[dict]:
     import torch
     from llmcompressor import oneshot
     from llmcompressor.modifiers.quantization import QuantizationModifier
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base)
+    saved = torch.load(calibration) if calibration else {}
     records = []
     for name in names:
-        spec = LLMC_VARIANTS[name]
+        spec = LLMC_VARIANTS.get(name) or OMNI_VARIANTS[name]
         out = root / name
         if out.exists():
             shutil.rmtree(out)
@@ -177,7 +214,14 @@ def build_llmcompressor(base: Path, root: Path, names: list[str]) -> list[dict]:
         recipe = QuantizationModifier(targets=spec["targets"], scheme=spec["scheme"], ignore=spec["ignore"])
         kwargs = {}
         calibration = None
-        if spec["calibrate"]:
+        if spec["calibrate"] in ("text", "mix"):
+            cal = saved[spec["calibrate"]]
+            dataset, collate = processor_dataset(cal["samples"])
+            kwargs = dict(dataset=dataset, data_collator=collate, processor=tokenizer, pipeline="basic",
+                          num_calibration_samples=len(dataset))
+            calibration = {k: cal[k] for k in ("dataset", "samples_by_task", "modalities")}
+            calibration["samples"] = len(dataset)
+        elif spec["calibrate"]:
             kwargs = dict(dataset=calibration_dataset(tokenizer), processor=tokenizer, pipeline="basic",
                           num_calibration_samples=len(CALIBRATION_TEXT), max_seq_length=64)
             calibration = {"dataset": CALIBRATION_NAME, "samples": len(CALIBRATION_TEXT), "modalities": ["text"]}
@@ -186,12 +230,68 @@ def build_llmcompressor(base: Path, root: Path, names: list[str]) -> list[dict]:
         copy_processor(base, out)
         recipe_words = {k: spec[k] for k in ("scheme", "targets", "ignore")}
         command = (f"oneshot(model, recipe=QuantizationModifier(targets={spec['targets']!r}, scheme={spec['scheme']!r}, "
-                   f"ignore={spec['ignore']!r})" + (", dataset=<text-only calibration>, pipeline='basic'" if calibration
+                   f"ignore={spec['ignore']!r})" + (f", dataset=<{(calibration or {}).get('dataset')}>, pipeline='basic'" if calibration
                                                      else "") + "); model.save_pretrained(out, save_compressed=True)")
         rec = record(out, name, "llmcompressor", recipe_words, calibration, command)
         rec["about"] = spec["about"]
         records.append(rec)
         print(f"built {name}: {rec['bytes']} bytes", flush=True)
+    return records
+
+
+def omni_calibration(base: Path, out_file: Path) -> Path:
+    """Calibration samples for the omni panel, made here with omni-small's own processor from freshly generated
+    data (seed OMNI_CALIBRATION_SEED; any text equal to a held-out one is dropped): text-only and a mix."""
+    import random
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from omnicheck.models.train.heldout import excluded_texts, make_heldout
+
+    processor = AutoProcessor.from_pretrained(base)
+    held_out = excluded_texts(make_heldout(24, with_audio=False))
+    pool = make_heldout(24, seed=OMNI_CALIBRATION_SEED)
+    random.Random(OMNI_CALIBRATION_SEED).shuffle(pool["gsm"])
+
+    def encode(item) -> dict:
+        messages = item.messages()
+        if isinstance(item.target, str):  # caption / transcript: calibrate on the answer as well
+            messages = messages + [{"role": "assistant", "content": item.target}]
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=not isinstance(item.target, str))
+        kwargs = {"text": [text], "return_tensors": "pt"}
+        if item.task == "image":
+            kwargs["images"] = [[Image.fromarray(item.image)]]
+        elif item.task == "audio":
+            kwargs["audio"] = [item.audio.astype(np.float32) / 32768.0]
+        return dict(processor(**kwargs))
+
+    saved = {}
+    for mix, counts in OMNI_CALIBRATION_COUNTS.items():
+        chosen = [it for task, n in counts.items()
+                  for it in [i for i in pool[task] if i.prompt not in held_out and str(i.target) not in held_out][:n]]
+        saved[mix] = {
+            "samples": [encode(it) for it in chosen],
+            "samples_by_task": counts,
+            "modalities": sorted({"text" if t in ("gsm", "ifeval") else t for t in counts}),
+            "dataset": f"generated by omnicheck.models.train.heldout.make_heldout(seed={OMNI_CALIBRATION_SEED}), "
+                       f"held-out texts removed, through omni-small's processor: {counts}",
+        }
+    torch.save(saved, out_file)
+    return out_file
+
+
+def build_omni(base: Path, root: Path, names: list[str]) -> list[dict]:
+    calibration = omni_calibration(base, root / ".omni-calibration.pt")
+    try:
+        records = run_in_venv("llmcompressor", "llmcompressor", base, root, names, ["--calibration", str(calibration)])
+    finally:
+        calibration.unlink(missing_ok=True)
+    for rec in records:
+        rec["base"] = str(base)
     return records
 
 
@@ -271,7 +371,33 @@ def write_provenance(root: Path, records: list[dict]) -> None:
     (root / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
 
 
-def run_in_venv(venv: str, tool: str, base: Path, root: Path, names: list[str]) -> list[dict]:
+def write_omni_provenance(root: Path, records: list[dict]) -> None:
+    """provenance.json and PROVENANCE.md in each variant's own folder (the omni panel's variants live apart)."""
+    for rec in records:
+        out = root / rec["name"]
+        (out / "provenance.json").write_text(json.dumps(rec, indent=1) + "\n")
+        vers = ", ".join(f"{k}=={v}" for k, v in rec["versions"].items())
+        cal = rec["calibration"]
+        cal_words = f"{cal['dataset']} ({cal['samples']} samples)" if cal else "none"
+        lines = [
+            f"# {rec['name']}: {rec['about']}",
+            "",
+            f"A real llmcompressor output of the trained omni-small (`{Path(rec['base']).name}`, fixtures/omni-small),",
+            "made by `scripts/build_quant_panel.py omni`; its processor files are copied from the base.",
+            "Targets: the language model's linear layers only (`" + ", ".join(rec["recipe"]["targets"]) + "`);",
+            "the vision and audio projections stay bf16. Apache-2.0 like the project.",
+            "",
+            f"- tool versions: {vers} (python {rec['python']})",
+            f"- recipe: `{json.dumps(rec['recipe'])}`",
+            f"- calibration: {cal_words}",
+            f"- command: `{rec['command']}`",
+            f"- sha256 (model.safetensors): {rec['sha256']['model.safetensors']}",
+            f"- bytes: {rec['bytes']}",
+        ]
+        (out / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
+
+
+def run_in_venv(venv: str, tool: str, base: Path, root: Path, names: list[str], extra: list[str] = ()) -> list[dict]:
     python = VENVS / venv / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} is missing -- fix: run scripts/setup_quant_env.sh {venv}")
@@ -279,7 +405,7 @@ def run_in_venv(venv: str, tool: str, base: Path, root: Path, names: list[str]) 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "PYTHONPATH": ""}
     subprocess.run([str(python), __file__, tool, "--base", str(base), "--out", str(root), "--records", str(result_file),
-                    "--only", *names], check=True, env=env)
+                    *extra, "--only", *names], check=True, env=env)
     records = json.loads(result_file.read_text())
     result_file.unlink()
     return records
@@ -287,12 +413,13 @@ def run_in_venv(venv: str, tool: str, base: Path, root: Path, names: list[str]) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["all", "base", "llmcompressor", "modelopt", "provenance"])
+    parser.add_argument("step", choices=["all", "base", "llmcompressor", "modelopt", "provenance", "omni"])
     parser.add_argument("--out", type=Path, default=Path("fixtures/checkpoints"))
     parser.add_argument("--base", type=Path)
     parser.add_argument("--records", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--calibration", type=Path, help="processor-made calibration samples (written by `omni`)")
     args = parser.parse_args(argv)
     root = args.out.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -305,9 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.step in ("llmcompressor", "modelopt"):
         builder = build_llmcompressor if args.step == "llmcompressor" else build_modelopt
         table = LLMC_VARIANTS if args.step == "llmcompressor" else MODELOPT_VARIANTS
-        records = builder(args.base, root, args.only or list(table))
+        records = (build_llmcompressor(args.base, root, args.only or list(table), args.calibration)
+                   if args.step == "llmcompressor" else builder(args.base, root, args.only or list(table)))
         if args.records:
             args.records.write_text(json.dumps(records))
+        return 0
+    if args.step == "omni":
+        base = (args.base or Path("fixtures/omni-small")).resolve()
+        records = build_omni(base, root, args.only or list(OMNI_VARIANTS))
+        write_omni_provenance(root, records)
+        print(f"omni panel: {len(records)} checkpoints, {sum(r['bytes'] for r in records) / 1e6:.1f} MB in {root}")
         return 0
     base = root / "base-bf16"
     records = [build_base(base, args.seed)]
