@@ -131,6 +131,16 @@ def more_media(media, tmp_path_factory) -> dict[str, Path]:
     return {"image": root / "rotated.png", "video": root / "reversed.mp4", "audio": root / "chirp.wav"}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything here is slow (servers start in about a minute each); under `pytest -n N --dist loadgroup` it all
+    stays on one worker, so each server starts once."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("vllm-servers"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """A failed test that used a server gets that server's log tail in its report; the missing-venv skips all
