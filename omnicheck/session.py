@@ -117,7 +117,8 @@ class Session:
 
         self.progress(f"loading {name} ({state.variant.location})")
         try:
-            backend = open_backend(state.variant, device=self.run.device)
+            served_cache = (Path(self.run.cache_dir) if self.run.cache_dir else self.store.root.parent) / "served"
+            backend = open_backend(state.variant, device=self.run.device, cache_dir=served_cache)
         except OmnicheckError as err:
             state.error = str(err)
             self._write_json()
@@ -379,7 +380,7 @@ class Session:
                 "generated_tokens": result.generated_tokens,
                 "tokens_per_s": round(result.generated_tokens / result.seconds, 2) if result.generated_tokens else None,
                 "execution_path": state.execution_path if state else None,
-                "label": "measured in-process (transformers eager): not a deployment speed",
+                "label": _speed_label(state),
             })
         return rows
 
@@ -467,6 +468,13 @@ def merge_documents(parts: list[dict[str, Any]], order: list[Variant]) -> dict[s
         k: sum(p["run"]["reference_cache"][k] for p in parts) for k in parts[0]["run"]["reference_cache"]
     }
     return merged
+
+
+def _speed_label(state: VariantState | None) -> str:
+    if state is not None and state.variant.is_url:
+        runtime = (state.description.get("execution_path") or {}).get("runtime", "the server")
+        return f"measured through {runtime} over HTTP: includes request overhead and concurrency"
+    return "measured in-process (transformers eager): not a deployment speed"
 
 
 class _Throughput:

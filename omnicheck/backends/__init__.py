@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,12 +10,15 @@ if TYPE_CHECKING:
     from omnicheck.variants import Variant
 
 
-def open_backend(variant: "Variant", device: str | None = None) -> "Backend":
-    """Load the variant's model; heavy imports happen here, not at plugin import."""
+def open_backend(variant: "Variant", device: str | None = None, cache_dir: "Path | None" = None) -> "Backend":
+    """Load the variant's model; heavy imports happen here, not at plugin import.
+
+    cache_dir: where a served model's answers are kept as they arrive, so a rerun resends only what is missing.
+    """
     if variant.is_url:
         from omnicheck.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(variant)
+        return OpenAIBackend(variant, cache_dir=cache_dir)
     from omnicheck.backends.hf import HFBackend
 
     return HFBackend(variant.path, name=variant.name, device=device)
