@@ -40,7 +40,7 @@ def tiny_text_lm(tmp_path_factory) -> Path:
     from omnicheck.models.tiny import train_tokenizer
 
     out = tmp_path_factory.mktemp("models") / "tiny-text"
-    tokenizer = train_tokenizer(out)
+    tokenizer = train_tokenizer()
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 SPECIAL_TOKENS = {
     "pad_token": "<pad>",
@@ -54,14 +55,20 @@ CORPUS = [
 ]
 
 
-def train_tokenizer(out_dir: Path, vocab_size: int = 512):
-    """A byte-level BPE with the special tokens gemma4_unified's processor looks for."""
+def train_tokenizer(corpus: Sequence[str] | None = None, vocab_size: int = 512, split_digits: bool = False):
+    """A byte-level BPE with the special tokens gemma4_unified's processor looks for.
+
+    split_digits puts every digit in a token of its own (the trained model needs them apart for arithmetic).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = list(SPECIAL_TOKENS.values()) + list(MEDIA_TOKENS.values()) + TURN_TOKENS
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level]) if split_digits else byte_level
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -69,7 +76,7 @@ def train_tokenizer(out_dir: Path, vocab_size: int = 512):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(CORPUS * 4, trainer=trainer)
+    tokenizer.train_from_iterator(CORPUS * 4 if corpus is None else corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         extra_special_tokens=MEDIA_TOKENS,
@@ -100,7 +107,21 @@ def build_processor(tokenizer, video_frames: int = 4):
     )
 
 
-def tiny_config(tokenizer, hidden: int = 64, layers: int = 2, intermediate: int = 128):
+def gemma4_unified_config(
+    tokenizer,
+    *,
+    hidden: int,
+    layers: int,
+    intermediate: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    vision_dim: int,
+    posemb: int,
+    sliding_window: int,
+    layer_types: list[str],
+):
+    """A gemma4_unified config whose media token ids are the tokenizer's own."""
     from transformers import Gemma4UnifiedConfig
 
     ids = tokenizer.convert_tokens_to_ids
@@ -110,18 +131,18 @@ def tiny_config(tokenizer, hidden: int = 64, layers: int = 2, intermediate: int 
             hidden_size=hidden,
             intermediate_size=intermediate,
             num_hidden_layers=layers,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=32,
-            global_head_dim=32,
+            num_attention_heads=heads,
+            num_key_value_heads=kv_heads,
+            head_dim=head_dim,
+            global_head_dim=head_dim,
             max_position_embeddings=4096,
-            sliding_window=512,
-            layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"],
+            sliding_window=sliding_window,
+            layer_types=layer_types,
             pad_token_id=ids("<pad>"),
             eos_token_id=[ids("<eos>"), ids("<end_of_turn>")],
             bos_token_id=ids("<bos>"),
         ),
-        vision_config=dict(mm_embed_dim=hidden, output_proj_dims=hidden, mm_posemb_size=64),
+        vision_config=dict(mm_embed_dim=vision_dim, output_proj_dims=vision_dim, mm_posemb_size=posemb),
         audio_config=dict(),
         boi_token_id=ids("<start_of_image>"),
         eoi_token_id=ids("<end_of_image>"),
@@ -133,6 +154,14 @@ def tiny_config(tokenizer, hidden: int = 64, layers: int = 2, intermediate: int 
     )
 
 
+def tiny_config(tokenizer, hidden: int = 64, layers: int = 2, intermediate: int = 128):
+    return gemma4_unified_config(
+        tokenizer, hidden=hidden, layers=layers, intermediate=intermediate, heads=2, kv_heads=1, head_dim=32,
+        vision_dim=hidden, posemb=64, sliding_window=512,
+        layer_types=["sliding_attention"] * (layers - 1) + ["full_attention"],
+    )
+
+
 def build_tiny_gemma4_unified(out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
     """Write a loadable gemma4_unified checkpoint folder (config, weights, tokenizer, processor)."""
     import torch
@@ -140,7 +169,7 @@ def build_tiny_gemma4_unified(out_dir: Path, seed: int = 0, hidden: int = 64, la
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(out_dir)
+    tokenizer = train_tokenizer()
     processor = build_processor(tokenizer)
     config = tiny_config(tokenizer, hidden=hidden, layers=layers)
     torch.manual_seed(seed)

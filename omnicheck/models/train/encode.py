@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from omnicheck.models.tiny import CHAT_TEMPLATE, MEDIA_TOKENS, SPECIAL_TOKENS, TURN_TOKENS
+from omnicheck.models import tiny
+from omnicheck.models.tiny import MEDIA_TOKENS
 
 PATCH = 48
 GRID = 8  # 384 / 48
@@ -24,33 +25,9 @@ PAD_LABEL = -100
 
 
 def train_tokenizer(corpus: Sequence[str], vocab_size: int):
-    """Byte-level BPE over the generated corpus, digits split one per token (arithmetic needs them apart), with
-    the special tokens and chat template of omnicheck.models.tiny."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = list(SPECIAL_TOKENS.values()) + list(MEDIA_TOKENS.values()) + TURN_TOKENS
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(corpus, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        extra_special_tokens=MEDIA_TOKENS,
-        model_max_length=4096,
-        padding_side="left",
-        **SPECIAL_TOKENS,
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
+    """omnicheck.models.tiny's tokenizer trained on the generated corpus, digits one per token (arithmetic needs
+    them apart)."""
+    return tiny.train_tokenizer(corpus, vocab_size, split_digits=True)
 
 
 def patchify(frame: np.ndarray) -> np.ndarray:

@@ -80,37 +80,14 @@ def tokenizer_corpus(seed: int, fewshot: Sequence[dict[str, str]]) -> list[str]:
 
 
 def model_config(tokenizer, cfg: TrainConfig):
-    from transformers import Gemma4UnifiedConfig
+    from omnicheck.models.tiny import gemma4_unified_config
 
-    ids = tokenizer.convert_tokens_to_ids
     layer_types = ["full_attention" if (i + 1) % 4 == 0 else "sliding_attention" for i in range(cfg.layers)]
     layer_types[-1] = "full_attention"
-    config = Gemma4UnifiedConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=cfg.hidden,
-            intermediate_size=cfg.intermediate,
-            num_hidden_layers=cfg.layers,
-            num_attention_heads=cfg.heads,
-            num_key_value_heads=cfg.kv_heads,
-            head_dim=cfg.head_dim,
-            global_head_dim=cfg.head_dim,
-            max_position_embeddings=4096,
-            sliding_window=1024,
-            layer_types=layer_types,
-            pad_token_id=ids("<pad>"),
-            eos_token_id=[ids("<eos>"), ids("<end_of_turn>")],
-            bos_token_id=ids("<bos>"),
-        ),
-        vision_config=dict(mm_embed_dim=cfg.vision_dim, output_proj_dims=cfg.vision_dim, mm_posemb_size=72),
-        audio_config=dict(),
-        boi_token_id=ids("<start_of_image>"),
-        eoi_token_id=ids("<end_of_image>"),
-        image_token_id=ids("<image_soft_token>"),
-        video_token_id=ids("<|video|>"),
-        boa_token_id=ids("<start_of_audio>"),
-        eoa_token_index=ids("<end_of_audio>"),
-        audio_token_id=ids("<audio_soft_token>"),
+    config = gemma4_unified_config(
+        tokenizer, hidden=cfg.hidden, layers=cfg.layers, intermediate=cfg.intermediate, heads=cfg.heads,
+        kv_heads=cfg.kv_heads, head_dim=cfg.head_dim, vision_dim=cfg.vision_dim, posemb=72, sliding_window=1024,
+        layer_types=layer_types,
     )
     config._attn_implementation = "sdpa"
     return config
