@@ -34,7 +34,9 @@ PROBES = {"image_caption": "image", "speech_wer": "audio", "video_describe": "vi
 PROBE_DATA = {"image_caption": DATA / "image_caption", "speech_wer": DATA / "speech_wer",
               "video_describe": DATA / "video_describe", "ifeval": DATA / "ifeval.jsonl"}
 SAMPLES = 12  # per probe: min_samples (10) plus room for distinct subsets of 10
-MAX_NEW_TOKENS = 24  # held-out answers are one short sentence; ifeval answers get cut the same on both sides
+# Just above the longest held-out answer; shorter caps cut transcripts and instruction answers (the reference
+# then scores WER 0.33 and IFEval 0.67 instead of 0.14 and 1.0, and text can no longer PASS at this n).
+MAX_NEW_TOKENS = {"image_caption": 32, "speech_wer": 32, "video_describe": 24, "ifeval": 64}
 # With 10-12 samples a pass/fail metric's 90% interval is about +-0.21 even when no sample flips, so under the
 # default min_retention (0.95) no variant can PASS ifeval on this set (it says INCONCLUSIVE; see
 # docs/experiment-omni-small.md). The panel judges text at min_retention 0.75: still BROKEN below 0.5.
@@ -47,7 +49,7 @@ def settings():
     from omnicheck.config import Settings, ThresholdTable
 
     return Settings(thresholds=ThresholdTable(per_probe=MappingProxyType({"ifeval": {"min_retention": TEXT_MIN_RETENTION}})),
-                    source="tests/e2e/test_truth_panel.py")
+                    max_new_tokens=MappingProxyType(MAX_NEW_TOKENS), source="tests/e2e/test_truth_panel.py")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def _session(panel: dict[str, Path], names: list[str], tmp: Path, limit: int, pr
     variants = [Variant(name, str(panel[name]), is_reference=(name == "bf16")) for name in names]
     return Session(RunConfig(variants=variants, probes=probes, tier="full", report_dir=tmp / "reports",
                              data={p: PROBE_DATA[p] for p in probes}, cache_dir=tmp / "cache", settings=settings(),
-                             max_new_tokens=MAX_NEW_TOKENS, limit=limit, write_html=False))
+                             limit=limit, write_html=False))
 
 
 @pytest.fixture(scope="module")
