@@ -31,7 +31,7 @@ OMNI = REPO / "fixtures" / "omni-small"
 PANEL = REPO / "fixtures" / "omni-panel"
 DATA = OMNI / "probe-data"
 PROBES = {"image_caption": "image", "speech_wer": "audio", "video_describe": "video", "ifeval": "text"}
-PROBE_DATA = {"image_caption": DATA / "image_caption", "speech_wer": DATA / "speech_wer",
+PROBE_DATA = {"image_caption": DATA / "image_caption", "speech_wer": OMNI / "heldout" / "speech",
               "video_describe": DATA / "video_describe", "ifeval": DATA / "ifeval.jsonl"}
 SAMPLES = 12  # per probe: min_samples (10) plus room for distinct subsets of 10
 # Just above the longest held-out answer; shorter caps cut transcripts and instruction answers (the reference
