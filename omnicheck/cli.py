@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build the demo panel offline and check it end to end")
-    demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (e.g. -m 'not video')")
+    demo.add_argument("pytest_args", nargs="*", help="anything else is passed to pytest (e.g. -m 'not video' -x)")
     demo.set_defaults(func=cmd_demo)
     inspect = sub.add_parser("inspect", help="print a checkpoint's quant card and lints (exit 1 on an error lint)")
     inspect.add_argument("path", help="checkpoint folder (config.json + safetensors)")
@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "demo":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.pytest_args = list(args.pytest_args) + extra  # pytest's own options (-k, -m, -x) reach pytest
     return args.func(args)
 
 
