@@ -97,12 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "demo":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if extra:
-        args.pytest_args = list(args.pytest_args) + extra  # pytest's own options (-k, -m, -x) reach pytest
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"] and not {"-h", "--help"} & set(argv[1:]):
+        from omnicheck.demo import run_demo
+
+        return run_demo(argv[1:])  # everything after `demo` goes to pytest untouched, in order
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
