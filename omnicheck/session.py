@@ -7,6 +7,7 @@ written to the JSON document as soon as it exists, so an interrupted run keeps w
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -516,17 +517,19 @@ def _settings_json(settings: Any) -> Any:
 
 
 def environment(device: str) -> dict[str, Any]:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "device": device,
+            "packages": dict(_package_versions())}
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    """Read once per process: the document is rewritten after every result, the installed versions do not change."""
     from importlib import metadata
 
-    packages = {}
+    found = []
     for name in PACKAGES:
         try:
-            packages[name] = metadata.version(name)
+            found.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             continue
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "device": device,
-        "packages": packages,
-    }
+    return tuple(found)
