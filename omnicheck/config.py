@@ -8,6 +8,8 @@
     probes = ["gsm8k", "speech_wer"]
     tier = "smoke"                 # or "full"
     max_new_tokens = { gsm8k = 256 }   # per probe; or one number for every probe
+    counterfactual = true          # false: no blank-media rerun of media probes (half their generation;
+                                   #   the "media ignored" detector then has nothing to judge)
 
     [tool.omnicheck.thresholds]    # every probe
     min_retention = 0.95
@@ -114,6 +116,7 @@ class Settings:
     probes: tuple[str, ...] | None = None  # None: every probe
     tier: str = "smoke"
     max_new_tokens: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # probe -> tokens; "*": all
+    counterfactual: bool = True  # rerun media probes on blanked media to see whether the media is used
     source: str = "built-in defaults"  # where these came from, for the report
 
     def thresholds_for(self, probe: str, modality: str) -> Thresholds:
@@ -144,11 +147,12 @@ class Settings:
             "probes": list(self.probes) if self.probes is not None else None,
             "tier": self.tier,
             "max_new_tokens": dict(self.max_new_tokens),
+            "counterfactual": self.counterfactual,
             "source": self.source,
         }
 
 
-_TOP_KEYS = ("thresholds", "confidence", "bootstrap_resamples", "seed", "inconclusive", "probes", "tier", "max_new_tokens")
+_TOP_KEYS = ("thresholds", "confidence", "bootstrap_resamples", "seed", "inconclusive", "probes", "tier", "max_new_tokens", "counterfactual")
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -257,6 +261,10 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
         out["probes"] = tuple(dict.fromkeys(_probe_name(p, f"{where} probes") for p in probes))
     if "max_new_tokens" in table:
         out["max_new_tokens"] = _parse_max_new_tokens(table["max_new_tokens"], where)
+    if "counterfactual" in table:
+        if not isinstance(table["counterfactual"], bool):
+            raise UsageError(f"{where}: counterfactual = {table['counterfactual']!r} is not true or false", "use counterfactual = false to skip the blank-media reruns")
+        out["counterfactual"] = table["counterfactual"]
     if "thresholds" in table:
         out["thresholds"] = _parse_thresholds(table["thresholds"], f"{where} thresholds", base.thresholds)
     return out

@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="samples per generate() call (default: each probe's own).")
     group.addoption("--omnicheck-max-new-tokens", type=int, default=None, metavar="N",
                     help="override every probe's generation length.")
+    group.addoption("--omnicheck-no-counterfactual", action="store_true", default=False,
+                    help="skip the blank-media rerun of media probes: half their generation time, but an ignored "
+                         "image, sound or video can then only show through the scores.")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,6 +110,8 @@ def _make_session(config: pytest.Config) -> "Session":
     variants = parse_variants(config.getoption("--model"), config.getoption("--reference"))
     config_file = config.getoption("--omnicheck-config")
     settings = load_settings(Path(config.rootpath), Path(config_file) if config_file else None)
+    if config.getoption("--omnicheck-no-counterfactual"):
+        settings = settings.with_overrides(counterfactual=False)
     probes = _probe_names(config.getoption("--omnicheck-probe")) or list(getattr(settings, "probes", None) or PROBES)
     data = {}
     for spec in config.getoption("--omnicheck-data"):

@@ -102,6 +102,7 @@ class Session:
             max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
             batch_size=self.run.batch_size or base.batch_size,
             do_sample=False,
+            counterfactual=getattr(self.run.settings, "counterfactual", True),
         )
 
     # --- models: one resident at a time ---

@@ -79,9 +79,10 @@ class GenerationSettings:
     max_new_tokens: int = 64
     batch_size: int = 8
     do_sample: bool = False  # greedy: outputs are comparable run to run
+    counterfactual: bool = True  # media probes also generate on blanked media
 
     def key(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        return {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "counterfactual": self.counterfactual}
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Probe:
         generations = backend.generate(samples, settings)
         results = [self._result(s, g) for s, g in zip(samples, generations)]
         counterfactual: list[SampleResult] = []
-        blanks = [c for c in (self.counterfactual(s) for s in samples) if c is not None]
+        blanks = [c for c in (self.counterfactual(s) for s in samples) if c is not None] if settings.counterfactual else []
         if blanks:
             counterfactual = [self._result(s, g) for s, g in zip(blanks, backend.generate(blanks, settings))]
         return ProbeResult(

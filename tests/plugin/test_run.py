@@ -35,6 +35,21 @@ def test_reference_and_copy_end_to_end_with_reports_and_junit(run_omnicheck, tin
     assert props["verdict"] == document["matrix"]["copy"]["image"]
 
 
+def test_no_counterfactual_skips_the_blank_media_rerun(run_omnicheck, tiny_gemma, tmp_path):
+    args = ("--model", f"bf16={tiny_gemma}", "--omnicheck-probe", "image_caption", "--omnicheck-limit", "2", *FAST)
+    assert run_omnicheck(*args).ret == 0
+    (with_blank,) = _document(tmp_path)["results"]
+    assert len(with_blank["counterfactual"]) == 2
+    assert run_omnicheck(*args, "--omnicheck-no-counterfactual").ret == 0
+    document = _document(tmp_path)
+    (without,) = document["results"]
+    assert without["counterfactual"] == [] and len(without["samples"]) == 2
+    assert document["run"]["settings"]["image_caption"]["counterfactual"] is False
+    assert document["run"]["thresholds"]["counterfactual"] is False
+    # a cached reference with blanks must not stand in for a run without them, nor the other way round
+    assert document["run"]["reference_cache"]["reference_generations"] == 1
+
+
 def test_second_run_takes_the_reference_from_the_cache(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
     args = ("--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}", "--omnicheck-probe", "speech_wer", *FAST)
     first = run_omnicheck(*args)

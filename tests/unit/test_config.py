@@ -130,6 +130,7 @@ def test_unknown_keys_are_usage_errors_with_a_suggestion(tmp_path, body, expecte
         ("tier = 'medium'", "is not a tier"),
         ("probes = []", "is not a list of probe names"),
         ("max_new_tokens = 0", "must be at least 1"),
+        ("counterfactual = 'no'", "counterfactual = 'no' is not true or false"),
         ("thresholds = { min_retention = 1.2 }", "min_retention = 1.2 is out of range"),
         ("thresholds = { min_retention = 0.5 }", "broken_retention = 0.5 is out of range"),
         ("thresholds = { audio = { max_increase = 0.5 } }", "broken_increase"),
@@ -159,6 +160,13 @@ def test_command_line_overrides_are_checked_like_the_file(tmp_path):
         settings.with_overrides(inconclusive="maybe")
     with pytest.raises(UsageError, match="unknown setting 'teir'.*did you mean 'tier'"):
         settings.with_overrides(teir="full")
+
+
+def test_counterfactual_can_be_turned_off_in_the_file_and_on_the_command_line(tmp_path):
+    assert Settings().counterfactual is True
+    off = load_settings(_pyproject(tmp_path, "[tool.omnicheck]\ncounterfactual = false\n"), environ=NO_CI)
+    assert off.counterfactual is False and off.to_json()["counterfactual"] is False
+    assert Settings().with_overrides(counterfactual=False).counterfactual is False
 
 
 def test_settings_are_frozen():
