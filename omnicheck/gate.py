@@ -90,7 +90,10 @@ def judge_metric(
         return MetricJudgement(c, status, kind, threshold, allowed, broken, why)
 
     if c.n < thresholds.min_samples:
-        return result("INCONCLUSIVE", f"n={c.n} is below min_samples={thresholds.min_samples}: too few samples to decide")
+        return result("INCONCLUSIVE", (
+            f"n={c.n} is below min_samples={thresholds.min_samples}: too few samples to decide "
+            "(for a gate, run more: --omnicheck-tier full, or a larger --omnicheck-limit)"
+        ))
     if allowed is None or broken is None:
         return result(
             "INCONCLUSIVE", f"the reference scores {c.reference_mean:.3g} on {c.metric}, so no loss can show against it"
