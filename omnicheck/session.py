@@ -293,7 +293,7 @@ class Session:
                 except OmnicheckError:
                     continue
         try:
-            diagnosis = diagnose_activation_ranges(backend.model, inputs)
+            diagnosis = diagnose_activation_ranges(backend.generator, inputs)
         except Exception as err:  # a diagnosis failure must not cost the verdicts already made
             state.description["activation_ranges"] = {"error": f"{type(err).__name__}: {err}"}
             return

@@ -1,11 +1,13 @@
 """The transformers backend: any checkpoint folder, loaded once, asked through its processor's chat template.
 
 Generic by construction: the Auto classes pick the model, the processor says which media it takes. Whisper-style
-speech models (no chat template, audio in, transcript out) are handled as the one special family.
+speech models (no chat template, audio in, transcript out) are handled as the one special family. Omni models that
+also speak (Qwen2.5-Omni: a thinker writes, a talker speaks) are loaded whole and asked through their text writer.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -85,6 +87,41 @@ def _model_class(config: dict[str, Any]):
     return transformers.AutoModelForCausalLM
 
 
+# Classes whose from_pretrained override only adds speech-output assets omnicheck never uses. Qwen2.5-Omni's
+# requires spk_dict.pt (quantization tools do not write it) and breaks output_loading_info (transformers 5.24
+# passes the (model, info) tuple to load_speakers), so these load through the base implementation.
+_LOAD_WITHOUT_SPEECH_ASSETS = frozenset({"Qwen2_5OmniForConditionalGeneration"})
+
+
+def _concrete_class(auto_class, path: Path):
+    """The class an Auto class would instantiate for this checkpoint, or None if it cannot tell."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        return auto_class._model_mapping[type(config)]
+    except Exception:  # unknown architecture: the Auto class will say so itself
+        return None
+
+
+def _text_generator(model):
+    """The module whose generate() writes text. A model that also outputs audio (Qwen2.5-Omni, Qwen3-Omni) writes
+    through a text-only sub-model (its thinker); its own generate() would also run the talker."""
+    from transformers import GenerationMixin
+
+    if "audio" not in _modalities_attr(model, "output_modalities"):
+        return model
+    for child in model.children():
+        if isinstance(child, GenerationMixin) and _modalities_attr(child, "output_modalities") == ("text",):
+            return child
+    return model
+
+
+def _modalities_attr(model, name: str) -> tuple[str, ...]:
+    value = getattr(model, name, None) or ("text",)
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _maps(mapping, config: dict[str, Any]) -> bool:
     from transformers import AutoConfig
 
@@ -125,6 +162,9 @@ class HFBackend:
             self.model = self._from_pretrained(model_class, torch_dtype)
             self.load_info = {}
         self.model.to(self.device).eval()
+        self.generator = _text_generator(self.model)
+        if self.generator is not self.model:
+            self.generator.generation_config = self.model.generation_config  # the checkpoint's stop tokens
         self.processor, self.tokenizer = _load_processor(self.path)
         self.is_speech_seq2seq = model_class.__name__ == "AutoModelForSpeechSeq2Seq"
         self.modalities = frozenset(self._modalities())
@@ -133,10 +173,14 @@ class HFBackend:
         self.on_batch: Callable[[int, int], None] | None = None  # progress: (samples done, samples asked)
 
     def _from_pretrained(self, model_class, torch_dtype):
+        from transformers import PreTrainedModel
+
+        load = model_class.from_pretrained
+        concrete = _concrete_class(model_class, self.path)
+        if concrete is not None and concrete.__name__ in _LOAD_WITHOUT_SPEECH_ASSETS:
+            load = functools.partial(PreTrainedModel.from_pretrained.__func__, concrete)
         try:
-            model, info = model_class.from_pretrained(
-                self.path, dtype=torch_dtype, output_loading_info=True, local_files_only=True
-            )
+            model, info = load(self.path, dtype=torch_dtype, output_loading_info=True, local_files_only=True)
         except OSError as err:
             raise ModelLoadError(f"transformers could not read {self.path}: {_first_line(err)}", "check the weight files") from None
         except (ValueError, RuntimeError, KeyError) as err:
@@ -174,6 +218,7 @@ class HFBackend:
             "backend": "hf",
             "model_type": self.model_type,
             "model_class": type(self.model).__name__,
+            "generates_with": type(self.generator).__name__,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "device": device_name,
             "parameters": params,
@@ -210,7 +255,7 @@ class HFBackend:
         if not self.is_speech_seq2seq:
             kwargs["pad_token_id"] = self.tokenizer.pad_token_id
         with torch.inference_mode():
-            sequences = self.model.generate(**inputs, **kwargs)
+            sequences = self.generator.generate(**inputs, **kwargs)
         if not self.is_speech_seq2seq:
             sequences = sequences[:, inputs["input_ids"].shape[1] :]
         results = []
@@ -222,7 +267,7 @@ class HFBackend:
 
     def _stop_ids(self) -> set[int]:
         ids = set()
-        gen = self.model.generation_config
+        gen = self.generator.generation_config
         for value in (gen.eos_token_id, gen.pad_token_id, self.tokenizer.pad_token_id, self.tokenizer.eos_token_id):
             if isinstance(value, int):
                 ids.add(value)
@@ -271,14 +316,14 @@ class HFBackend:
                 raise UnsupportedModality(f"{self.name} ({self.model_type}) has no text generation", "skip text probes")
             from lm_eval.models.huggingface import HFLM
 
-            self._lm = HFLM(pretrained=self.model, tokenizer=self.tokenizer, batch_size=batch_size, device=self.device)
+            self._lm = HFLM(pretrained=self.generator, tokenizer=self.tokenizer, batch_size=batch_size, device=self.device)
         return self._lm
 
     def close(self) -> None:
         import torch
 
         self._lm = None
-        self.model = None
+        self.model = self.generator = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
