@@ -25,6 +25,14 @@ def tiny_gemma(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen_omni(tmp_path_factory) -> Path:
+    """A random-weight qwen2_5_omni laid out as published (thinker, talker, token2wav, spk_dict.pt), ~1.3M parameters."""
+    from omnicheck.models.tiny_qwen_omni import build_tiny_qwen2_5_omni
+
+    return build_tiny_qwen2_5_omni(tmp_path_factory.mktemp("models") / "tiny-qwen2_5-omni", seed=0)
+
+
+@pytest.fixture(scope="session")
 def tiny_gemma_copy(tiny_gemma, tmp_path_factory) -> Path:
     """A byte-identical copy under another name: a variant that must PASS."""
     out = tmp_path_factory.mktemp("models") / "tiny-gemma4-copy"
