@@ -127,3 +127,23 @@ def test_xdist_workers_merge_into_one_report(run_omnicheck, tiny_gemma, tiny_gem
     assert (tmp_path / "reports" / "report.html").exists()
     assert not list((tmp_path / "reports" / ".parts").glob("*.json"))
     result.stdout.fnmatch_lines(["variant*text*image*audio*video*", "copy*"])
+
+
+def test_a_second_omni_family_runs_every_media_probe(run_omnicheck, tiny_qwen_omni, tmp_path):
+    """Qwen2.5-Omni (thinker + talker) through the same options: each probe completes with outputs, none errors."""
+    probes = ["image_caption", "speech_wer", "video_describe", "ifeval"]
+    result = run_omnicheck(
+        "--model", f"qwen={tiny_qwen_omni}", "--omnicheck-limit", "2", "--omnicheck-probe", ",".join(probes), *FAST,
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=4)
+    document = _document(tmp_path)
+    (variant,) = document["variants"]
+    assert variant["error"] is None and variant["model_type"] == "qwen2_5_omni"
+    assert set(variant["modalities"]) == {"text", "image", "audio", "video"}
+    by_probe = {r["probe"]: r for r in document["results"]}
+    assert sorted(by_probe) == sorted(probes)
+    for probe, result_ in by_probe.items():
+        assert result_["status"] == "ok", (probe, result_["reason"])
+        assert len(result_["samples"]) == 2 and all(s["output"] for s in result_["samples"]), probe
+    assert document["matrix"]["qwen"] == {m: "REFERENCE" for m in ("text", "image", "audio", "video")}
