@@ -17,6 +17,7 @@ GROUPS = (
     "mlp",
     "moe_experts",
     "lm_head",
+    "speech_output",
     "other",
 )
 MEDIA_GROUPS = ("vision_tower", "vision_projector", "audio_tower", "audio_projector")
@@ -29,7 +30,12 @@ _PROJECTOR = re.compile(
     r"audio_embedder|patch_dense|patch_embed|mm_)",
     re.I,
 )
-_LANGUAGE = re.compile(r"(^|\.)(language_model|text_model|llm|decoder|thinker\.model)(\.|$)", re.I)
+# `thinker.model` is the language model on disk; at run time transformers nests the towers under it too.
+_LANGUAGE = re.compile(
+    r"(^|\.)(language_model|text_model|llm|decoder|thinker\.model(?!\.(visual|audio_tower)(\.|$)))(\.|$)", re.I
+)
+# Omni models that speak: the talker and its waveform decoder. omnicheck reads text, so it never runs them.
+_SPEECH_OUTPUT = re.compile(r"(^|\.)(talker|token2wav|code2wav)(\.|$)", re.I)
 _EXPERTS = re.compile(r"\.experts(\.|$)|block_sparse_moe|\.moe\.", re.I)
 _LM_HEAD = re.compile(r"(^|\.)(lm_head|embed_out|output_layer)$", re.I)
 _EMBEDDING = re.compile(r"(embed_tokens|word_embeddings|wte|tok_embeddings|embed_positions)$", re.I)
@@ -56,6 +62,8 @@ def modality_of(name: str) -> str:
 
 def group_of(name: str) -> str:
     """The module group of a module name (see GROUPS)."""
+    if _SPEECH_OUTPUT.search(name):
+        return "speech_output"
     if _LM_HEAD.search(name):
         return "lm_head"
     modality = modality_of(name)

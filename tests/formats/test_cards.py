@@ -192,3 +192,35 @@ def test_bad_folders_raise_one_line(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
     with pytest.raises(ModelLoadError, match="truncated inside its header"):
         read_card(tmp_path)
+
+
+@pytest.mark.parametrize("name,group", [
+    ("thinker.model.layers.0.mlp.up_proj", "mlp"),  # Qwen2.5-Omni on disk
+    ("thinker.model.language_model.layers.0.self_attn.q_proj", "attention_q"),  # the same at run time
+    ("thinker.visual.blocks.0.attn.q", "vision_tower"),
+    ("thinker.model.visual.blocks.0.attn.q", "vision_tower"),
+    ("thinker.model.visual.merger.mlp.0", "vision_projector"),
+    ("thinker.model.audio_tower.layers.0.fc1", "audio_tower"),
+    ("thinker.lm_head", "lm_head"),
+    ("talker.model.layers.0.self_attn.q_proj", "speech_output"),
+    ("token2wav.code2wav_dit_model.transformer_blocks.0.attn.to_q", "speech_output"),
+])
+def test_omni_module_groups_under_both_namings(name, group):
+    from omnicheck.formats.groups import group_of
+
+    assert group_of(name) == group
+
+
+def test_qwen_omni_card_keeps_the_talker_out_of_the_language_model(tiny_qwen_omni, capsys):
+    from omnicheck.cli import main
+
+    assert main(["inspect", "--json", str(tiny_qwen_omni)]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert (card["format"], card["model_type"], card["scope"]) == ("unquantized", "qwen2_5_omni", "nothing quantized")
+    groups = card["groups"]
+    assert {g: v["modules"] for g, v in groups.items()} == {
+        "vision_tower": 14, "vision_projector": 2, "audio_tower": 14, "embeddings": 1, "attention_q": 2,
+        "attention_k": 2, "attention_v": 2, "attention_o": 2, "mlp": 6, "lm_head": 1, "speech_output": 30}
+    assert all(n.startswith("thinker.") for g, v in groups.items() if g != "speech_output" for n in v["names"])
+    assert main(["inspect", str(tiny_qwen_omni)]) == 0
+    assert "speech_output     0/30 quantized" in capsys.readouterr().out
