@@ -251,6 +251,8 @@ class HFBackend:
                 )
         inputs = self._inputs(batch)
         inputs = inputs.to(self.device)
+        if self.is_speech_seq2seq:  # the feature extractor gives float32; an fp16 checkpoint's conv1 refuses it
+            inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample}
         if not self.is_speech_seq2seq:
             kwargs["pad_token_id"] = self.tokenizer.pad_token_id
