@@ -249,6 +249,11 @@ class HFBackend:
                     f"{self.name} ({self.model_type}) takes no {', '.join(sorted(needed))} input",
                     "this probe does not apply to this model",
                 )
+            if self.is_speech_seq2seq and not any(isinstance(p, AudioPart) for p in sample.messages[-1].media()):
+                raise UnsupportedModality(
+                    f"{self.name} ({self.model_type}) transcribes audio; sample {sample.id} has none",
+                    "this probe does not apply to this model",
+                )
         inputs = self._inputs(batch)
         inputs = inputs.to(self.device)
         if self.is_speech_seq2seq:  # the feature extractor gives float32; an fp16 checkpoint's conv1 refuses it
@@ -256,6 +261,8 @@ class HFBackend:
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample}
         if not self.is_speech_seq2seq:
             kwargs["pad_token_id"] = self.tokenizer.pad_token_id
+        elif inputs["input_features"].shape[-1] > self.model.config.max_source_positions * 2:
+            kwargs["return_timestamps"] = True  # long-form needs them, and refuses a checkpoint whose config says False
         with torch.inference_mode():
             sequences = self.generator.generate(**inputs, **kwargs)
         if not self.is_speech_seq2seq:
@@ -280,6 +287,11 @@ class HFBackend:
     def _inputs(self, batch: Sequence[Sample]):
         if self.is_speech_seq2seq:
             audio = [load_audio(p.path) for s in batch for p in s.messages[-1].media() if isinstance(p, AudioPart)]
+            if max(len(a) for a in audio) > self.processor.feature_extractor.n_samples:
+                # over 30 s: the default truncates to the first window; untruncated features make generate()
+                # transcribe window by window (Whisper's long-form algorithm)
+                return self.processor(audio, sampling_rate=SAMPLING_RATE, return_tensors="pt", truncation=False,
+                                      padding="longest", return_attention_mask=True)
             return self.processor(audio, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         texts, images, audios, videos = [], [], [], []
         for sample in batch:
