@@ -261,8 +261,10 @@ class HFBackend:
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample}
         if not self.is_speech_seq2seq:
             kwargs["pad_token_id"] = self.tokenizer.pad_token_id
-        elif inputs["input_features"].shape[-1] > self.model.config.max_source_positions * 2:
-            kwargs["return_timestamps"] = True  # long-form needs them, and refuses a checkpoint whose config says False
+        else:
+            kwargs.update(self._speech_task())
+            if inputs["input_features"].shape[-1] > self.model.config.max_source_positions * 2:
+                kwargs["return_timestamps"] = True  # long-form needs them; refuses a config that says False
         with torch.inference_mode():
             sequences = self.generator.generate(**inputs, **kwargs)
         if not self.is_speech_seq2seq:
@@ -273,6 +275,15 @@ class HFBackend:
             text = self.tokenizer.decode(row[:tokens], skip_special_tokens=True).strip()
             results.append(Generation(text=text, tokens=tokens))
         return results
+
+    def _speech_task(self) -> dict[str, str]:
+        """A multilingual Whisper whose generation config names no task (and no forced_decoder_ids) detects the
+        language but then decodes without <|transcribe|>, and its transcripts degrade into repetition: ask for
+        transcription. English-only Whisper has no task tokens and takes no task argument."""
+        gen = self.model.generation_config
+        if getattr(gen, "task_to_id", None) and getattr(gen, "task", None) is None and not gen.forced_decoder_ids:
+            return {"task": "transcribe"}
+        return {}
 
     def _stop_ids(self) -> set[int]:
         ids = set()
