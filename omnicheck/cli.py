@@ -1,5 +1,6 @@
 """The `omnicheck` command: `demo` runs the built-in panel; `inspect PATH [--json]` prints a checkpoint's quant
-card and lints before any GPU time; everything else is `pytest --model ...`.
+card and lints before any GPU time; `models whisper-base` builds a real speech model from installed packages and
+prints its folder; everything else is `pytest --model ...`.
 
 Add a subcommand with a `cmd_NAME(args) -> int` function and a parser in `build_parser`.
 """
@@ -77,6 +78,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.pytest_args)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from omnicheck.models.whisper_base import whisper_base_folder
+
+    try:
+        print(whisper_base_folder(Path(args.cache) if args.cache else None))
+    except OmnicheckError as err:
+        print(f"omnicheck models: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omnicheck",
@@ -93,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--static", action="store_true",
                          help="skip the run-time module-name check (no transformers import)")
     inspect.set_defaults(func=cmd_inspect)
+    models = sub.add_parser("models", help="convert a packaged model into the cache once and print its folder "
+                            "(for --model NAME=FOLDER)")
+    models.add_argument("name", choices=["whisper-base"], help="whisper-base: OpenAI Whisper base, speech only")
+    models.add_argument("--cache", help="omnicheck cache root (default: $OMNICHECK_CACHE or ~/.cache/omnicheck)")
+    models.set_defaults(func=cmd_models)
     return parser
 
 
