@@ -263,7 +263,7 @@ class HFBackend:
             kwargs["pad_token_id"] = self.tokenizer.pad_token_id
         else:
             kwargs.update(self._speech_task())
-            if inputs["input_features"].shape[-1] > self.model.config.max_source_positions * 2:
+            if inputs["input_features"].shape[-1] > self.processor.feature_extractor.nb_max_frames:
                 kwargs["return_timestamps"] = True  # long-form needs them; refuses a config that says False
         with torch.inference_mode():
             sequences = self.generator.generate(**inputs, **kwargs)
