@@ -79,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = _worker_index(config)
     if worker is not None:
         _pin_gpu(worker)
+        _share_cpu_threads(int(config.workerinput.get("workercount", 1)))
 
 
 def _worker_index(config: pytest.Config) -> int | None:
@@ -101,6 +102,15 @@ def _pin_gpu(worker: int) -> None:
         return
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[worker % len(gpus)]
+
+
+def _share_cpu_threads(workers: int) -> None:
+    """Each worker's torch gets its share of the cores; before torch is imported. Two workers each spinning
+    every core's worth of threads run several times slower than one worker alone."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, cores // max(1, workers)))
 
 
 def _make_session(config: pytest.Config) -> "Session":

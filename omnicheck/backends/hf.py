@@ -221,6 +221,7 @@ class HFBackend:
             "generates_with": type(self.generator).__name__,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "device": device_name,
+            "cpu_threads": torch.get_num_threads(),
             "parameters": params,
             "resident_bytes": weights_bytes,
             "modalities": sorted(self.modalities),

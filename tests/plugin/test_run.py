@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -120,6 +121,9 @@ def test_xdist_workers_merge_into_one_report(run_omnicheck, tiny_gemma, tiny_gem
     assert result.ret == 0, result.stdout.str()
     document = _document(tmp_path)
     assert document["run"]["workers"] == 2
+    cores = len(os.sched_getaffinity(0))
+    if "OMP_NUM_THREADS" not in os.environ:  # each worker gets its share of the cores, not all of them
+        assert {v["description"]["cpu_threads"] for v in document["variants"]} == {max(1, cores // 2)}
     assert sorted((r["variant"], r["probe"]) for r in document["results"]) == [
         ("bf16", "image_caption"), ("bf16", "speech_wer"), ("copy", "image_caption"), ("copy", "speech_wer"),
     ]
