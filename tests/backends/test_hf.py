@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from omnicheck.backends.hf import HFBackend
 from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
-from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample, VideoPart
+from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample
 
 SETTINGS = GenerationSettings(max_new_tokens=6, batch_size=4)
-
-
-def _samples(media):
-    return [
-        Sample("text", (Message.user("What is two plus two?"),)),
-        Sample("image", (Message.user(ImagePart(media["image"]), "Describe this image in one sentence."),)),
-        Sample("audio", (Message.user(AudioPart(media["audio"]), "Transcribe this audio."),)),
-        Sample("video", (Message.user(VideoPart(media["video"], num_frames=4), "Describe this video."),)),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +27,8 @@ def test_gemma4_unified_takes_every_modality(gemma):
     assert info["model_type"] == "gemma4_unified" and info["parameters"] > 100_000
 
 
-def test_generates_for_each_modality_and_counts_tokens(gemma, media):
-    for sample in _samples(media):
+def test_generates_for_each_modality_and_counts_tokens(gemma, modality_samples):
+    for sample in modality_samples:
         (generation,) = gemma.generate([sample], SETTINGS)
         assert isinstance(generation.text, str)
         assert 0 <= generation.tokens <= SETTINGS.max_new_tokens
@@ -55,21 +45,21 @@ def test_media_changes_the_output(gemma, media, tmp_path):
     assert a.text != b.text
 
 
-def test_batched_greedy_matches_one_at_a_time_for_images(gemma, media):
-    sample = _samples(media)[1]
+def test_batched_greedy_matches_one_at_a_time_for_images(gemma, modality_samples):
+    sample = modality_samples[1]
     single = gemma.generate([sample], GenerationSettings(max_new_tokens=6, batch_size=1))
     batched = gemma.generate([sample, sample, sample], GenerationSettings(max_new_tokens=6, batch_size=3))
     assert [g.text for g in batched] == [single[0].text] * 3
 
 
-def test_text_only_model_refuses_media_as_unsupported(tiny_text_lm, media):
+def test_text_only_model_refuses_media_as_unsupported(tiny_text_lm, modality_samples):
     backend = HFBackend(tiny_text_lm)
     try:
         assert backend.modalities == {"text"}
         (generation,) = backend.generate([Sample("t", (Message.user("Hello"),))], SETTINGS)
         assert isinstance(generation.text, str)
         with pytest.raises(UnsupportedModality, match="takes no image input"):
-            backend.generate([_samples(media)[1]], SETTINGS)
+            backend.generate([modality_samples[1]], SETTINGS)
     finally:
         backend.close()
 

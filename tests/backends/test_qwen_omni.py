@@ -10,18 +10,9 @@ import pytest
 
 from omnicheck.backends.hf import HFBackend
 from omnicheck.errors import ModelLoadError
-from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample, VideoPart
+from omnicheck.types import GenerationSettings, ImagePart, Message, Sample
 
 SETTINGS = GenerationSettings(max_new_tokens=6, batch_size=4)
-
-
-def _samples(media):
-    return [
-        Sample("text", (Message.user("What is two plus two?"),)),
-        Sample("image", (Message.user(ImagePart(media["image"]), "Describe this image in one sentence."),)),
-        Sample("audio", (Message.user(AudioPart(media["audio"]), "Transcribe this audio."),)),
-        Sample("video", (Message.user(VideoPart(media["video"], num_frames=4), "Describe this video."),)),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +30,8 @@ def test_full_checkpoint_takes_every_modality_and_writes_through_its_thinker(qwe
     assert info["generates_with"] == "Qwen2_5OmniThinkerForConditionalGeneration"
 
 
-def test_generates_for_each_modality_within_the_token_budget(qwen, media):
-    for sample in _samples(media):
+def test_generates_for_each_modality_within_the_token_budget(qwen, modality_samples):
+    for sample in modality_samples:
         (generation,) = qwen.generate([sample], SETTINGS)
         assert generation.text, sample.id
         assert 0 < generation.tokens <= SETTINGS.max_new_tokens
@@ -57,9 +48,9 @@ def test_media_changes_the_output(qwen, media, tmp_path):
     assert a.text != b.text
 
 
-def test_batched_greedy_matches_one_at_a_time_across_modalities(qwen, media):
+def test_batched_greedy_matches_one_at_a_time_across_modalities(qwen, modality_samples):
     """One left-padded batch of text, image, audio and video prompts of different lengths gives each its own answer."""
-    samples = _samples(media)
+    samples = modality_samples
     single = qwen.generate(samples, GenerationSettings(max_new_tokens=6, batch_size=1))
     batched = qwen.generate(samples, GenerationSettings(max_new_tokens=6, batch_size=4))
     assert [g.text for g in batched] == [g.text for g in single]
@@ -70,7 +61,7 @@ def test_lm_eval_wraps_the_thinker(qwen):
     assert lm.model is qwen.generator is qwen.model.thinker
 
 
-def test_checkpoint_without_speaker_file_loads(tiny_qwen_omni, media, tmp_path):
+def test_checkpoint_without_speaker_file_loads(tiny_qwen_omni, media, tmp_path, modality_samples):
     """Quantization tools save model and processor but not spk_dict.pt; omnicheck never needs the voices."""
     copy = tmp_path / "no-speakers"
     shutil.copytree(tiny_qwen_omni, copy)
@@ -78,12 +69,12 @@ def test_checkpoint_without_speaker_file_loads(tiny_qwen_omni, media, tmp_path):
     backend = HFBackend(copy)
     try:
         assert backend.modalities == {"text", "image", "audio", "video"}
-        assert backend.generate(_samples(media)[:1], SETTINGS)[0].text
+        assert backend.generate(modality_samples[:1], SETTINGS)[0].text
     finally:
         backend.close()
 
 
-def test_thinker_only_checkpoint_answers_like_the_full_one(qwen, media, tmp_path):
+def test_thinker_only_checkpoint_answers_like_the_full_one(qwen, media, tmp_path, modality_samples):
     """A qwen2_5_omni_thinker folder (the thinker saved alone) loads as that class and gives the same greedy text."""
     thinker_dir = tmp_path / "thinker"
     qwen.generator.save_pretrained(thinker_dir)
@@ -93,7 +84,7 @@ def test_thinker_only_checkpoint_answers_like_the_full_one(qwen, media, tmp_path
         assert backend.model_type == "qwen2_5_omni_thinker"
         assert backend.generator is backend.model
         assert backend.modalities == {"text", "image", "audio", "video"}
-        samples = _samples(media)[:3]
+        samples = modality_samples[:3]
         assert [g.text for g in backend.generate(samples, SETTINGS)] == [g.text for g in qwen.generate(samples, SETTINGS)]
     finally:
         backend.close()

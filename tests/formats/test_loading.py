@@ -246,14 +246,10 @@ def test_modelopt_loader_refuses_other_formats(panel):
 
 def test_modelopt_model_generates_through_the_hf_backend_machinery(panel):
     """HFBackend loads ModelOpt exports through omnicheck's loader: text, image and audio generation and lm-eval."""
-    import time
     from pathlib import Path
 
-    from omnicheck.backends.hf import HFBackend, _load_processor, read_config
-    from omnicheck.formats import read_card
-    from omnicheck.formats.modelopt import load_modelopt_model
+    from omnicheck.backends.hf import HFBackend
     from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample
-
 
     fixtures = Path(__file__).resolve().parents[2] / "fixtures"
     speech = sorted((fixtures / "speech").rglob("*.flac")) + sorted((fixtures / "speech").rglob("*.wav"))

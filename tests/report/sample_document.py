@@ -4,8 +4,8 @@ The panel tells the story omnicheck exists for: bf16 reference; w4a16 (weight-on
 (activations calibrated on text) keeps text but loses image, audio and video; a fourth variant fails to load.
 Model outputs are written here (no model can caption in this sandbox), but every speech score and alignment is
 computed by jiwer from the real transcripts, and the media are real files:
-- speech: Debian pocketsphinx-testdata LibriVox recordings (Sense and Sensibility; public domain), or, when that
-  package is absent, tones synthesized here;
+- speech: the bundled LibriVox recordings in fixtures/speech/9001 (Sense and Sensibility; public domain, from
+  Debian's pocketsphinx-testdata, provenance in fixtures/manifest.json);
 - images: scikit-learn's bundled china.jpg and flower.jpg (photos, CC-BY per scikit-learn's docs), or PIL
   drawings when scikit-learn is absent;
 - video: short clips encoded here with av, panning across those photos.
@@ -14,11 +14,10 @@ Some outputs are hostile HTML on purpose: the report must show them as text.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = '<img src=x onerror=alert(1)>'
 
@@ -48,25 +47,13 @@ def _photos(media_dir: Path) -> list[Path]:
 
 
 def _speech(media_dir: Path) -> list[tuple[Path, str]]:
-    transcription = LIBRIVOX / "transcription"
-    if transcription.is_file():
-        pairs = []
-        for line in transcription.read_text().splitlines():
-            text, _, utt = line.rpartition("(")
-            words = text.replace("<s>", "").replace("</s>", "").strip()
-            pairs.append((LIBRIVOX / f"{utt.strip(') ')}.wav", words))
-        return [(p, t) for p, t in pairs if p.is_file()][:4]
-    import numpy as np
-    import soundfile
-
+    """Four LibriVox utterances from the bundled LibriSpeech-layout fixture, lower-cased transcripts."""
+    chapter = FIXTURES / "speech" / "9001" / "1"
     pairs = []
-    for i, words in enumerate(["he was not an ill disposed young man", "he might even have been made amiable himself"]):
-        t = np.arange(16000 * 3) / 16000
-        wave = 0.2 * np.sin(2 * math.pi * (220 + 40 * i) * t) * (0.5 + 0.5 * np.sin(2 * math.pi * 3 * t))
-        path = media_dir / f"tone_{i}.wav"
-        soundfile.write(path, wave, 16000)
-        pairs.append((path, words))
-    return pairs
+    for line in (chapter / "9001-1.trans.txt").read_text().splitlines():
+        utt, _, words = line.partition(" ")
+        pairs.append((chapter / f"{utt}.flac", words.lower()))
+    return pairs[:4]
 
 
 def _long_speech(media_dir: Path, parts: list[Path]) -> Path:
