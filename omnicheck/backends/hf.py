@@ -308,7 +308,8 @@ class HFBackend:
         texts, images, audios, videos = [], [], [], []
         for sample in batch:
             sample_images = []
-            conversation = [_to_hf_message(m) for m in sample.messages]
+            # a tokenizer-only (text) model's chat template may take content only as a string (SmolLM2's does)
+            conversation = [_to_hf_message(m, as_string=self.processor is None) for m in sample.messages]
             template_owner = self.processor if self.processor is not None else self.tokenizer
             texts.append(template_owner.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
             for message in sample.messages:
@@ -419,7 +420,9 @@ def _load_processor(path: Path):
     return processor, tokenizer
 
 
-def _to_hf_message(message: Message) -> dict[str, Any]:
+def _to_hf_message(message: Message, as_string: bool = False) -> dict[str, Any]:
+    if as_string and not message.media():
+        return {"role": message.role, "content": message.text}
     content = []
     for part in message.parts:
         if isinstance(part, TextPart):
