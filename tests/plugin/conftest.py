@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
+
+import omnicheck
+
+REPO = Path(omnicheck.__file__).resolve().parents[1]
 
 
 def _installed() -> bool:
@@ -10,12 +16,19 @@ def _installed() -> bool:
 
 
 @pytest.fixture
-def run_omnicheck(pytester, tmp_path):
-    """Run pytest in-process with the omnicheck plugin on the given --model specs."""
+def run_omnicheck(pytester, tmp_path, monkeypatch):
+    """Run pytest with the omnicheck plugin on the given --model specs: in-process, or in a fresh interpreter
+    (subprocess=True) when the run imports lazily loaded torch modules (lm-eval does) that pytester would unload
+    after an in-process run and that cannot be imported a second time."""
 
-    def run(*args: str):
+    def run(*args: str, subprocess: bool = False):
         plugin = [] if _installed() else ["-p", "omnicheck.plugin"]
-        return pytester.runpytest(
+        runner = pytester.runpytest
+        if subprocess:
+            runner = pytester.runpytest_subprocess
+            # the same omnicheck as this process, also when it runs from a checkout that is not the installed one
+            monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        return runner(
             *plugin, "-p", "no:cacheprovider", "--omnicheck-cache", str(tmp_path / "cache"),
             "--omnicheck-report", str(tmp_path / "reports"), *args,
         )
