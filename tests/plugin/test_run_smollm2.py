@@ -14,12 +14,12 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-# 8-shot gsm8k prompts are ~1000 tokens: 4 problems take ~30 s on a busy 2-core CPU
+# 8-shot gsm8k prompts are ~1000 tokens: 4 problems took 15 s on a 2-core CPU, 32 s while others shared it
 E2E_LIMIT = 4
 # ifeval judged on 10 prompts: min_samples, the fewest a verdict is made on
 COMPARE_LIMIT = 10
-# measured answers fit (gsm8k ~40-110 tokens, ifeval prompts ask for short answers); the probes' defaults (256,
-# 512) would let one looping sample hold its whole batch for minutes on a CPU
+# SmolLM2's answers fit (gsm8k: ~70 tokens on average; ifeval prompts ask for short answers); the probes' defaults
+# (256, 512) would let one looping sample hold its whole batch for minutes on a CPU
 CONFIG = "[tool.omnicheck]\nmax_new_tokens = { gsm8k = 160, ifeval = 128 }\n"
 MEDIA_PROBES = ("image_caption", "speech_wer", "video_describe")
 
