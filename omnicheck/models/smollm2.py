@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -93,10 +94,8 @@ def smollm2_folder(cache: Path | None = None) -> Path:
 
 
 def _convert(gguf_file: Path, out: Path) -> None:
-    try:
-        import gguf  # noqa: F401  (transformers' GGUF reader imports it lazily and fails deep inside otherwise)
-    except ImportError:
-        raise ModelLoadError("converting the SmolLM2 GGUF file needs the gguf package, which is not installed", GGUF_INSTALL) from None
+    if importlib.util.find_spec("gguf") is None:  # transformers imports it lazily and fails deep inside otherwise
+        raise ModelLoadError("converting the SmolLM2 GGUF file needs the gguf package, which is not installed", GGUF_INSTALL)
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
