@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from omnicheck.session import Session
 
 SESSION_KEY = pytest.StashKey["Session"]()
+ENVIRON_KEY = pytest.StashKey[dict]()  # variables this run set, with the values to put back at the end
 FAILING = {"BROKEN", "DEGRADED", "ERROR"}
 
 
@@ -134,6 +135,7 @@ def _make_session(config: pytest.Config) -> "Session":
     report = config.getoption("--omnicheck-report") or getattr(settings, "report_dir", None) or "reports"
     cache = config.getoption("--omnicheck-cache")
     if cache:
+        config.stash.setdefault(ENVIRON_KEY, {}).setdefault("OMNICHECK_CACHE", os.environ.get("OMNICHECK_CACHE"))
         os.environ["OMNICHECK_CACHE"] = str(Path(cache).resolve())  # probes' own caches (datasets, nltk) follow
     run = RunConfig(
         variants=variants,
@@ -219,6 +221,14 @@ def _inconclusive_policy(config: pytest.Config, session: "Session") -> str:
     if option:
         return option
     return session.run.settings.inconclusive
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in config.stash.get(ENVIRON_KEY, {}).items():  # a run inside a longer process leaves no trace
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.hookimpl(tryfirst=True)

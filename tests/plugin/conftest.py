@@ -15,8 +15,19 @@ def _installed() -> bool:
     return any(ep.name == "omnicheck" for ep in entry_points(group="pytest11"))
 
 
+@pytest.fixture(scope="session")
+def lm_eval_imported() -> None:
+    """pytester drops the modules imported after its set-up; lm-eval's (datasets' Arrow types, torch's c10d ops)
+    register themselves in C and fail when the next in-process run imports them again. A session fixture is set
+    up before pytester, so what it imports stays."""
+    import datasets  # noqa: F401
+    import lm_eval.evaluator  # noqa: F401
+    import lm_eval.models.huggingface  # noqa: F401
+    import lm_eval.tasks  # noqa: F401
+
+
 @pytest.fixture
-def run_omnicheck(pytester, tmp_path, monkeypatch):
+def run_omnicheck(lm_eval_imported, pytester, tmp_path, monkeypatch):
     """Run pytest with the omnicheck plugin on the given --model specs: in-process, or in a fresh interpreter
     (subprocess=True) when the run imports lazily loaded torch modules (lm-eval does) that pytester would unload
     after an in-process run and that cannot be imported a second time."""

@@ -151,3 +151,13 @@ def test_a_second_omni_family_runs_every_media_probe(run_omnicheck, tiny_qwen_om
         assert result_["status"] == "ok", (probe, result_["reason"])
         assert len(result_["samples"]) == 2 and all(s["output"] for s in result_["samples"]), probe
     assert document["matrix"]["qwen"] == {m: "REFERENCE" for m in ("text", "image", "audio", "video")}
+
+
+def test_in_process_runs_leave_the_process_as_they_found_it(run_omnicheck, tiny_gemma, tmp_path):
+    """Two lm-eval runs in one process (as pytester or a notebook makes them) both work, and --omnicheck-cache
+    does not stay in the environment after its run."""
+    before = os.environ.get("OMNICHECK_CACHE")
+    for probe in ("ifeval", "gsm8k"):
+        result = run_omnicheck("--model", f"a={tiny_gemma}", "--omnicheck-probe", probe, "--omnicheck-limit", "2", *FAST)
+        assert result.ret == 0, result.stdout.str()
+        assert os.environ.get("OMNICHECK_CACHE") == before
