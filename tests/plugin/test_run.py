@@ -161,3 +161,24 @@ def test_in_process_runs_leave_the_process_as_they_found_it(run_omnicheck, tiny_
         result = run_omnicheck("--model", f"a={tiny_gemma}", "--omnicheck-probe", probe, "--omnicheck-limit", "2", *FAST)
         assert result.ret == 0, result.stdout.str()
         assert os.environ.get("OMNICHECK_CACHE") == before
+
+
+def test_pytest_html_rows_carry_the_verdict(run_omnicheck, tiny_gemma, tiny_gemma_copy, tmp_path):
+    """With pytest-html (a test dependency, not a runtime one) each omnicheck row gets its verdict as an extra."""
+    import html
+    import re
+
+    page = tmp_path / "pytest-html.html"
+    result = run_omnicheck(
+        "--model", f"bf16={tiny_gemma}", "--model", f"copy={tiny_gemma_copy}", "--omnicheck-probe", "speech_wer",
+        "--omnicheck-limit", "2", *FAST, f"--html={page}", "--self-contained-html",
+    )
+    assert result.ret == 0, result.stdout.str()
+    blob = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', page.read_text()).group(1)))
+    extras = {test_id: [e["content"] for row in rows for e in row["extras"] if e["format_type"] == "html"]
+              for test_id, rows in blob["tests"].items()}
+    verdict = _document(tmp_path)["matrix"]["copy"]["audio"]
+    (reference,) = extras["omnicheck::test_probe[bf16-speech_wer]"]
+    (copy,) = extras["omnicheck::test_probe[copy-speech_wer]"]
+    assert "omnicheck-verdict" in reference and "REFERENCE" in reference
+    assert f"{verdict}</b>" in copy and "copy" in copy and "speech_wer" in copy
