@@ -360,7 +360,8 @@ def _metric_sentence(j: MetricJudgement) -> str:
     else:
         text += f", allowed increase {_num(j.threshold)}"
     if c.kind == "binary":
-        text += f"; {c.worse} samples flipped worse, {c.better} better (exact McNemar p={c.p_value:.3g})"
+        text += (f"; {c.worse} samples flipped worse, {c.better} better (exact McNemar p={c.p_value:.3g}, "
+                 f"one-sided {one_sided_flip_p(c.worse, c.better):.3g}, which decides)")
     else:
         text += f"; worse on {c.worse}, better on {c.better}"
     return f"{text}; n={c.n}: {j.status} ({j.why})"

@@ -216,6 +216,22 @@ def test_empty_images_while_text_passes_is_broken_and_the_cause_is_named():
         assert needed in finding, needed
 
 
+def test_the_message_gives_the_one_sided_p_that_decides():
+    """7 answers flipped wrong and 1 right out of 30: two-sided exact p 0.070, one-sided 0.035 < 0.05."""
+    reference = gsm8k_reference(n=30, accuracy=1.0)
+    flips = {f"gsm8k-{i:04d}": 0.0 for i in range(7)} | {"gsm8k-0029": 1.0}
+    reference.samples[29].scores["exact_match"] = 0.0
+
+    def flip(sample, rng):
+        if sample.sample_id in flips:
+            sample.scores["exact_match"] = flips[sample.sample_id]
+
+    verdict = judge(reference, variant_of(reference, "w4a4", flip), Thresholds(min_retention=0.95, broken_retention=0.5))
+    assert (verdict.details["worse"], verdict.details["better"]) == (7, 1)
+    assert "exact McNemar p=0.0703, one-sided 0.0352, which decides" in verdict.message
+    assert verdict.status == "DEGRADED", verdict.message
+
+
 def test_three_samples_are_inconclusive_whatever_they_show():
     reference = gsm8k_reference(n=3, accuracy=1.0)
     for variant in (variant_of(reference, "copy"), variant_of(reference, "w4a4", flip_wrong(1.0))):
