@@ -23,7 +23,7 @@ from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import PROBES, load_probe, modality_of
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
 from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict
-from omnicheck.variants import Variant
+from omnicheck.variants import Variant, variant_label
 
 SCHEMA_VERSION = 1
 PACKAGES = ("torch", "transformers", "compressed-tensors", "lm-eval", "jiwer", "librosa", "av", "numpy", "pytest")
@@ -216,7 +216,7 @@ class Session:
             backend = self.backend(variant)
             if modality not in backend.modalities:
                 raise UnsupportedModality(
-                    f"{variant} ({backend.describe().get('model_type')}) takes no {modality} input",
+                    f"{variant_label(variant, backend.describe().get('model_type'))} takes no {modality} input",
                     "nothing to fix: the probe does not apply to this model",
                 )
             probe = self.probe(probe_name)
@@ -534,3 +534,4 @@ def _package_versions() -> tuple[tuple[str, str], ...]:
         except metadata.PackageNotFoundError:
             continue
     return tuple(found)
+

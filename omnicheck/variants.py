@@ -95,3 +95,8 @@ def _same_path(a: str, b: str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
         return False
+
+
+def variant_label(name: str, model_type: str | None) -> str:
+    """'w4a4 (gemma4_unified)' in messages, or just 'whisper' when a variant is named after its architecture."""
+    return name if not model_type or model_type == name else f"{name} ({model_type})"

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from omnicheck.backends.base import Generation
 from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample, TextPart, VideoPart
+from omnicheck.variants import variant_label
 
 SAMPLING_RATE = 16_000
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
@@ -247,7 +248,7 @@ class HFBackend:
             needed = {p.kind for m in sample.messages for p in m.media()} - set(self.modalities)
             if needed:
                 raise UnsupportedModality(
-                    f"{self.name} ({self.model_type}) takes no {', '.join(sorted(needed))} input",
+                    f"{variant_label(self.name, self.model_type)} takes no {', '.join(sorted(needed))} input",
                     "this probe does not apply to this model",
                 )
             if self.is_speech_seq2seq and not any(isinstance(p, AudioPart) for p in sample.messages[-1].media()):

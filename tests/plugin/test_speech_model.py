@@ -18,7 +18,7 @@ def test_whisper_runs_speech_wer_and_skips_text_image_and_video(run_omnicheck, w
     result.assert_outcomes(passed=1, skipped=4)
     result.stdout.fnmatch_lines(["*test_probe[[]whisper-speech_wer[]] PASSED*"])
     for probe, modality in NOT_AUDIO.items():
-        result.stdout.fnmatch_lines([f"SKIPPED*{probe} on the reference whisper*takes no {modality} input*"])
+        result.stdout.fnmatch_lines([f"SKIPPED*{probe} on the reference whisper*: whisper takes no {modality} input*"])
     document = json.loads((tmp_path / "reports" / "omnicheck.json").read_text())
     assert {r["probe"]: r["status"] for r in document["results"]} == {
         "speech_wer": "ok", **{probe: "skipped" for probe in NOT_AUDIO}}

@@ -1,7 +1,7 @@
 import pytest
 
 from omnicheck.errors import UsageError
-from omnicheck.variants import parse_variants
+from omnicheck.variants import parse_variants, variant_label
 
 
 def test_names_default_to_folder_and_reference_defaults_to_first(tmp_path):
@@ -42,3 +42,9 @@ def test_bad_specs_are_one_line_usage_errors(specs, reference, expected):
     with pytest.raises(UsageError) as err:
         parse_variants(specs, reference)
     assert expected in str(err.value) and "fix:" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_messages_name_the_architecture_unless_the_variant_already_does():
+    assert variant_label("w4a4", "gemma4_unified") == "w4a4 (gemma4_unified)"
+    assert variant_label("whisper", "whisper") == "whisper"
+    assert variant_label("served", None) == "served"
