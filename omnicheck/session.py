@@ -534,4 +534,3 @@ def _package_versions() -> tuple[tuple[str, str], ...]:
         except metadata.PackageNotFoundError:
             continue
     return tuple(found)
-

@@ -94,15 +94,12 @@ def _model_class(config: dict[str, Any]):
 _LOAD_WITHOUT_SPEECH_ASSETS = frozenset({"Qwen2_5OmniForConditionalGeneration"})
 
 
-def _concrete_class(auto_class, path: Path):
+def _concrete_class(auto_class, config: dict[str, Any]):
     """The class an Auto class would instantiate for this checkpoint, or None if it cannot tell."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-        return auto_class._model_mapping[type(config)]
-    except Exception:  # unknown architecture: the Auto class will say so itself
-        return None
+    config_class = _config_class(config)
+    if config_class is None or config_class not in auto_class._model_mapping:
+        return None  # unknown architecture: the Auto class will say so itself
+    return auto_class._model_mapping[config_class]
 
 
 def _text_generator(model):
@@ -124,12 +121,18 @@ def _modalities_attr(model, name: str) -> tuple[str, ...]:
 
 
 def _maps(mapping, config: dict[str, Any]) -> bool:
+    config_class = _config_class(config)
+    return config_class is not None and config_class in mapping
+
+
+def _config_class(config: dict[str, Any]):
+    """The transformers config class of a config.json's contents, or None for an architecture it does not know."""
     from transformers import AutoConfig
 
     try:
-        return type(AutoConfig.for_model(**config)) in mapping
+        return type(AutoConfig.for_model(**config))
     except Exception:
-        return False
+        return None
 
 
 class HFBackend:
@@ -177,7 +180,7 @@ class HFBackend:
         from transformers import PreTrainedModel
 
         load = model_class.from_pretrained
-        concrete = _concrete_class(model_class, self.path)
+        concrete = _concrete_class(model_class, self.config_dict)
         if concrete is not None and concrete.__name__ in _LOAD_WITHOUT_SPEECH_ASSETS:
             load = functools.partial(PreTrainedModel.from_pretrained.__func__, concrete)
         try:
@@ -253,7 +256,7 @@ class HFBackend:
                 )
             if self.is_speech_seq2seq and not any(isinstance(p, AudioPart) for p in sample.messages[-1].media()):
                 raise UnsupportedModality(
-                    f"{self.name} ({self.model_type}) transcribes audio; sample {sample.id} has none",
+                    f"{variant_label(self.name, self.model_type)} transcribes audio; sample {sample.id} has none",
                     "this probe does not apply to this model",
                 )
         inputs = self._inputs(batch)
@@ -341,7 +344,7 @@ class HFBackend:
     def lm_eval_model(self, batch_size: int = 8):
         if self._lm is None:
             if "text" not in self.modalities:
-                raise UnsupportedModality(f"{self.name} ({self.model_type}) has no text generation", "skip text probes")
+                raise UnsupportedModality(f"{variant_label(self.name, self.model_type)} has no text generation", "skip text probes")
             from lm_eval.models.huggingface import HFLM
 
             self._lm = HFLM(pretrained=self.generator, tokenizer=self.tokenizer, batch_size=batch_size, device=self.device)
