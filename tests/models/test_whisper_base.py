@@ -118,15 +118,21 @@ def test_audio_longer_than_30_seconds_is_transcribed_to_the_end(whisper, tmp_pat
     assert word_errors(reference, generation.text)["wer"] < 0.15, generation.text
 
 
-def test_an_fp16_whisper_transcribes_too(whisper_base):
-    backend = HFBackend(whisper_base, dtype="float16")  # float32 features into fp16 conv1 used to raise
+def _transcribe_one_clip(folder, dtype: str | None = None) -> str:
+    """A fresh backend on folder transcribes 9001-1-0880 ("He was not an ill disposed young man")."""
+    backend = HFBackend(folder, dtype=dtype)
     try:
         clip = fixture_dir("speech") / "9001/1/9001-1-0880.flac"
         (out,) = backend.generate([Sample("clip", (Message.user(AudioPart(clip), "Transcribe this audio."),))],
                                   GenerationSettings(max_new_tokens=32))
     finally:
         backend.close()
-    assert out.text == "He was not an ill-disposed young man."
+    return out.text
+
+
+def test_an_fp16_whisper_transcribes_too(whisper_base):
+    # float32 features into fp16 conv1 used to raise
+    assert _transcribe_one_clip(whisper_base, dtype="float16") == "He was not an ill-disposed young man."
 
 
 def test_a_multilingual_config_without_task_still_transcribes(whisper_base, tmp_path):
@@ -138,14 +144,7 @@ def test_a_multilingual_config_without_task_still_transcribes(whisper_base, tmp_
     generation = json.loads((folder / "generation_config.json").read_text())
     del generation["language"], generation["task"]
     (folder / "generation_config.json").write_text(json.dumps(generation))
-    backend = HFBackend(folder)
-    try:
-        clip = fixture_dir("speech") / "9001/1/9001-1-0880.flac"
-        (out,) = backend.generate([Sample("clip", (Message.user(AudioPart(clip), "Transcribe this audio."),))],
-                                  GenerationSettings(max_new_tokens=32))
-    finally:
-        backend.close()
-    assert out.text == "He was not an ill-disposed young man."
+    assert _transcribe_one_clip(folder) == "He was not an ill-disposed young man."
 
 
 def test_missing_packages_say_the_pip_command():
