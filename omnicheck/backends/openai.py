@@ -497,15 +497,19 @@ class OpenAIBackend:
         """POST with retries on no-answer and 5xx; once the server is known down, one try only."""
         tries = 1 if self._server_down.is_set() else self.retries + 1
         answer = HttpAnswer(0, None, "not sent")
+        said = None  # the last thing the server said before it stopped answering: usually the cause
         for attempt in range(tries):
             answer = http_json(f"{self.base}/chat/completions", payload, self.timeout, self._key)
             if not answer.retryable:
                 self._server_down.clear()
                 return answer
+            said = answer if answer.status else said
             if attempt + 1 < tries:
                 time.sleep(self.backoff * 2**attempt)
         if answer.status == 0 and "timed out" not in answer.problem:
             self._server_down.set()
+            if said is not None:
+                return HttpAnswer(0, None, f"{said.problem}; then {answer.problem}")
         return answer
 
     def _generate_one(self, sample: Sample, settings: GenerationSettings) -> Generation:
@@ -573,6 +577,7 @@ class OpenAIBackend:
         sends chat messages, which is the only form a chat-completions endpoint takes.
         """
         if self._lm is None:
+            self._check_answers()
             self._lm = server_chat_lm(
                 base_url=f"{self.base}/chat/completions",
                 model=self.model,
@@ -584,6 +589,17 @@ class OpenAIBackend:
                 header={"Authorization": f"Bearer {self._key}"} if self._key else {},
             )
         return self._lm
+
+    def _check_answers(self) -> None:
+        """One token before handing the server to lm-eval, whose client retries a dead server for minutes and then
+        reports only a connection error: a scheme without a kernel on the server's machine kills vLLM's engine on
+        its first request, and the answer to this one says so."""
+        answer = self._send(self._payload([{"role": "user", "content": "Hi"}], max_tokens=1))
+        if answer.retryable:
+            raise BackendError(
+                f"the server for {self.name} at {self.base} fails requests ({answer.problem})",
+                "its log names the root cause (vLLM's engine dies on the first request when the machine has no "
+                "kernel for the checkpoint's quantization scheme: serve it where that kernel exists)")
 
     def close(self) -> None:
         return None
@@ -661,7 +677,8 @@ class LocalVLLMServer:
 
     Construction returns once /health answers and one token has been generated; if the process exits, the first
     request fails or the deadline passes, it is stopped and BackendError says the server's own root cause (e.g. no
-    kernel for this quantization scheme on this machine).
+    kernel for this quantization scheme on this machine). check_first_answer=False returns at /health, so a client
+    meets a missing kernel on its own first request, as it would against a server someone else started.
     """
 
     def __init__(
@@ -674,6 +691,7 @@ class LocalVLLMServer:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         start_timeout: float = 300.0,
+        check_first_answer: bool = True,
     ):
         self.model_dir = Path(model_dir)
         self.port = free_port()
@@ -687,6 +705,7 @@ class LocalVLLMServer:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})}, start_new_session=True)
+        self._check_first_answer = check_first_answer
         self._wait_healthy(start_timeout)
 
     def _wait_healthy(self, start_timeout: float) -> None:
@@ -695,7 +714,8 @@ class LocalVLLMServer:
             if self.process.poll() is not None:
                 self._refuse(f"exit {self.process.returncode}")
             if http_json(f"{server_root(self.url)}/health", timeout=2.0).ok:
-                self._first_answer()
+                if self._check_first_answer:
+                    self._first_answer()
                 return
             time.sleep(1.0)
         self.stop()

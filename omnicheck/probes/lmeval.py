@@ -187,9 +187,13 @@ def run_task(
     except FixtureError:
         raise
     except Exception as err:
+        cause = f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}"
+        if _is_network_error(err):
+            raise BackendError(cause, "the model's server stopped answering: its log names the root cause; "
+                                      "restart it and rerun") from err
         files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
-            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
+            cause,
             f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long to see lm-eval's trace",
         ) from err
     seconds = time.perf_counter() - start
@@ -204,6 +208,12 @@ def run_task(
         chat_template=use_chat,
         versions={"lm_eval": lm_eval.__version__, "task_version": str(results["versions"].get(task, ""))},
     )
+
+
+def _is_network_error(err: BaseException) -> bool:
+    """lm-eval's API models raise their HTTP client's errors (aiohttp, requests) when a server goes away."""
+    module = type(err).__module__.split(".")[0]
+    return module in ("aiohttp", "requests", "urllib3") or isinstance(err, (ConnectionError, TimeoutError))
 
 
 def first_line(err: BaseException) -> str:

@@ -1,6 +1,6 @@
 """A server that is down, frozen, or answering 5xx: one line per failure, and no lost results.
 
-The server stopped mid-run is in test_quantized.py (it stops the W8A8 server, whose tests are done by then).
+The server stopped mid-run is in test_quantized.py (a server of its own, started for that test).
 """
 
 from __future__ import annotations
