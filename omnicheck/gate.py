@@ -30,10 +30,11 @@ from omnicheck.compare.agreement import AgreementSummary, agreement_summary
 from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
 from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, bootstrap_interval, compare_metric, one_sided_flip_p
 from omnicheck.config import Settings, Thresholds
-from omnicheck.types import ProbeResult, SampleResult, Verdict
+from omnicheck.types import ProbeResult, SampleResult, Status, Verdict, worst
 
-_SEVERITY = {"PASS": 0, "INCONCLUSIVE": 1, "DEGRADED": 2, "BROKEN": 3}
 MEDIA_MODALITIES = ("image", "audio", "video")
+# verdicts on quality; a reference, a skip or an error says nothing about why a modality fails
+JUDGED = frozenset({Status.PASS, Status.INCONCLUSIVE, Status.DEGRADED, Status.BROKEN})
 
 
 @dataclass(frozen=True)
@@ -199,16 +200,14 @@ def judge(
     for name, judgement in judgements.items():
         if name != primary_name and judgement.status in ("DEGRADED", "BROKEN"):
             findings.append(f"{name}: {judgement.status}: {_metric_sentence(judgement)}")
-            if _SEVERITY[judgement.status] > _SEVERITY[status]:
-                status = judgement.status
+            status = worst([status, judgement.status])
     agreement_judgement = _judge_agreement(agree, shared, thresholds, level, resamples, seed)
     decided_by_agreement = False
     if agreement_judgement:
         details["agreement"].update(agreement_judgement[2])
         if agreement_judgement[0] in ("DEGRADED", "BROKEN"):
             findings.append(agreement_judgement[1])
-            if _SEVERITY[agreement_judgement[0]] > _SEVERITY[status]:
-                status = agreement_judgement[0]
+            status = worst([status, agreement_judgement[0]])
         elif agreement_judgement[0] == "PASS" and status == "INCONCLUSIVE" and primary and primary.allowed_loss is None:
             # the reference scores 0, so its metric cannot speak; the opted-in agreement gate can
             status, decided_by_agreement = "PASS", True
@@ -222,8 +221,8 @@ def judge(
 
     parts = []
     if broken_by_collapse:
-        worst = max(broken_by_collapse, key=lambda c: (c.detector != ANY_OUTPUT, c.excess))
-        parts.append(f"outputs collapsed: {worst.describe()}")
+        shown = max(broken_by_collapse, key=lambda c: (c.detector != ANY_OUTPUT, c.excess))
+        parts.append(f"outputs collapsed: {shown.describe()}")
     if primary:
         parts.append(_metric_sentence(primary))
     else:
@@ -414,7 +413,7 @@ def diagnose(verdicts: Sequence[Verdict], quant_card: Mapping[str, Any] | None) 
         activations (e.g. a weight-only kernel ran a W4A4 checkpoint), so activation clipping cannot be the cause.
       calibration_datasets: list[str] -- recipe calibration sets, named when present.
     """
-    judged = [v for v in verdicts if v.status in _SEVERITY]
+    judged = [v for v in verdicts if v.status in JUDGED]
     by_modality: dict[str, list[Verdict]] = {}
     for v in judged:
         by_modality.setdefault(v.modality, []).append(v)

@@ -14,7 +14,7 @@ import pytest
 
 from omnicheck.errors import OmnicheckError, UsageError
 from omnicheck.probes import PROBES, check_name, modality_of
-from omnicheck.types import MODALITIES
+from omnicheck.types import MODALITIES, Status
 from omnicheck.variants import parse_variants
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 SESSION_KEY = pytest.StashKey["Session"]()
 ENVIRON_KEY = pytest.StashKey[dict]()  # variables this run set, with the values to put back at the end
-FAILING = {"BROKEN", "DEGRADED", "ERROR"}
+FAILING = frozenset({Status.BROKEN, Status.DEGRADED, Status.ERROR})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -200,7 +200,7 @@ class OmnicheckItem(pytest.Item):
             pytest.skip(verdict.message)
         if verdict.status == "INCONCLUSIVE" and _inconclusive_policy(self.config, session) == "skip":
             pytest.skip(f"INCONCLUSIVE: {verdict.message}")
-        if verdict.status in FAILING or verdict.status == "INCONCLUSIVE":
+        if verdict.status in FAILING or verdict.status == Status.INCONCLUSIVE:
             raise VerdictFailed(f"{verdict.status}: {verdict.message}")
 
     def repr_failure(self, excinfo, style=None):

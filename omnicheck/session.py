@@ -22,7 +22,7 @@ from omnicheck import __version__
 from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import PROBES, load_probe, modality_of
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
-from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict
+from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict, worst
 from omnicheck.variants import Variant, variant_label
 
 SCHEMA_VERSION = 1
@@ -436,7 +436,7 @@ def matrix(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     cells: dict[str, dict[str, str]] = {}
     for verdict in verdicts:
         row = cells.setdefault(verdict["variant"], {})
-        row[verdict["modality"]] = _worse(row.get(verdict["modality"]), verdict["status"])
+        row[verdict["modality"]] = worst([row.get(verdict["modality"]), verdict["status"]]).value
     return cells
 
 
@@ -495,15 +495,6 @@ class _Throughput:
 
 class _LoadFailed(Exception):
     pass
-
-
-_SEVERITY = ["REFERENCE", "PASS", "SKIPPED", "INCONCLUSIVE", "DEGRADED", "ERROR", "BROKEN"]
-
-
-def _worse(a: str | None, b: str) -> str:
-    if a is None:
-        return b
-    return a if _SEVERITY.index(a) >= _SEVERITY.index(b) else b
 
 
 def _settings_json(settings: Any) -> Any:
