@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from omnicheck.backends.base import Generation
-from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
-from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample, TextPart, VideoPart
+from omnicheck.errors import ModelLoadError, UnsupportedModality, first_line
+from omnicheck.messages import SAMPLING_RATE, load_audio, media_inputs, to_hf
+from omnicheck.types import AudioPart, GenerationSettings, Sample
 from omnicheck.variants import variant_label
 
-SAMPLING_RATE = 16_000
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -186,10 +186,10 @@ class HFBackend:
         try:
             model, info = load(self.path, dtype=torch_dtype, output_loading_info=True, local_files_only=True)
         except OSError as err:
-            raise ModelLoadError(f"transformers could not read {self.path}: {_first_line(err)}", "check the weight files") from None
+            raise ModelLoadError(f"transformers could not read {self.path}: {first_line(err)}", "check the weight files") from None
         except (ValueError, RuntimeError, KeyError) as err:
             raise ModelLoadError(
-                f"transformers refused {self.path} ({self.model_type}): {_first_line(err)}",
+                f"transformers refused {self.path} ({self.model_type}): {first_line(err)}",
                 "check that this transformers version supports the architecture and quantization format "
                 "(run `omnicheck inspect PATH`)",
             ) from None
@@ -311,21 +311,15 @@ class HFBackend:
             return self.processor(audio, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         texts, images, audios, videos = [], [], [], []
         for sample in batch:
-            sample_images = []
             # a tokenizer-only (text) model's chat template may take content only as a string (SmolLM2's does)
-            conversation = [_to_hf_message(m, as_string=self.processor is None) for m in sample.messages]
+            conversation = [to_hf(m, as_string=self.processor is None) for m in sample.messages]
             template_owner = self.processor if self.processor is not None else self.tokenizer
             texts.append(template_owner.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
-            for message in sample.messages:
-                for part in message.media():
-                    if isinstance(part, ImagePart):
-                        sample_images.append(load_image(part.path))
-                    elif isinstance(part, AudioPart):
-                        audios.append(load_audio(part.path))
-                    elif isinstance(part, VideoPart):
-                        videos.append(load_video(part.path, part.num_frames))
+            sample_images, sample_audios, sample_videos = media_inputs(sample.messages)
             if sample_images:
                 images.append(sample_images)
+            audios.extend(sample_audios)
+            videos.extend(sample_videos)
         if self.processor is None:
             return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
@@ -367,11 +361,6 @@ def _has(config: dict[str, Any], key: str) -> bool:
     return bool(thinker.get(key))
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:300] if text else type(err).__name__
-
-
 def _refuse_bad_load(path: Path, info: dict[str, Any]) -> None:
     """A load with missing or unexpected keys runs on random weights: never let it through silently."""
     missing = [k for k in info.get("missing_keys", []) if not k.endswith(("inv_freq", "position_ids"))]
@@ -404,7 +393,7 @@ def _load_processor(path: Path):
             processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError, TypeError, KeyError, ImportError) as err:
             raise ModelLoadError(
-                f"the processor in {path} could not be loaded: {_first_line(err)}",
+                f"the processor in {path} could not be loaded: {first_line(err)}",
                 "save the processor with the checkpoint (processor.save_pretrained(PATH))",
             ) from None
     tokenizer = getattr(processor, "tokenizer", None) if processor is not None else None
@@ -413,7 +402,7 @@ def _load_processor(path: Path):
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ModelLoadError(
-                f"no tokenizer in {path}: {_first_line(err)}",
+                f"no tokenizer in {path}: {first_line(err)}",
                 "save the tokenizer with the checkpoint (tokenizer.save_pretrained(PATH))",
             ) from None
         if processor is None:
@@ -424,65 +413,8 @@ def _load_processor(path: Path):
     return processor, tokenizer
 
 
-def _to_hf_message(message: Message, as_string: bool = False) -> dict[str, Any]:
-    if as_string and not message.media():
-        return {"role": message.role, "content": message.text}
-    content = []
-    for part in message.parts:
-        if isinstance(part, TextPart):
-            content.append({"type": "text", "text": part.text})
-        else:
-            content.append({"type": part.kind})
-    return {"role": message.role, "content": content}
-
-
 def _count_generated(row, stop_ids: set[int]) -> int:
     for i, token in enumerate(row.tolist()):
         if token in stop_ids:
             return i
     return len(row)
-
-
-# --- media loading: one clear line when a file is missing or corrupt ---
-
-
-def load_image(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as err:
-        raise FixtureError(f"image {path} cannot be read ({_first_line(err)})", "restore or replace the file") from None
-
-
-def load_audio(path: Path):
-    import warnings
-
-    import librosa
-    import soundfile
-
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
-        if rate != SAMPLING_RATE:
-            audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLING_RATE)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError):
-        try:  # formats libsndfile cannot read (mp3, m4a) go through librosa's fallback decoder
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                audio, _ = librosa.load(str(path), sr=SAMPLING_RATE, mono=True)
-        except Exception as err:  # the fallback raises several unrelated types for unreadable files
-            raise FixtureError(f"audio {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None
-    if audio.size == 0:
-        raise FixtureError(f"audio {path} is empty", "restore or replace the file")
-    return audio
-
-
-def load_video(path: Path, num_frames: int):
-    from transformers.video_utils import load_video as hf_load_video
-
-    try:
-        return hf_load_video(str(path), num_frames=num_frames, backend="pyav")
-    except Exception as err:  # av raises its own error family for broken containers
-        raise FixtureError(f"video {path} cannot be decoded ({_first_line(err)})", "restore or replace the file") from None

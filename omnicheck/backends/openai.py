@@ -22,7 +22,6 @@ one BackendError line carrying vLLM's own root cause.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import io
@@ -44,18 +43,13 @@ from pathlib import Path
 from typing import Any, Sequence, cast
 
 from omnicheck.backends.base import Generation
-from omnicheck.errors import BackendError, OmnicheckError
+from omnicheck.errors import BackendError, OmnicheckError, one_line
 from omnicheck.fixtures import sha256_file
-from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Part, Sample, TextPart, VideoPart
+from omnicheck.messages import SAMPLING_RATE, data_uri, has_video, to_openai, wav_bytes, wav_part
+from omnicheck.types import GenerationSettings, Message, Sample, TextPart, VideoPart
 
 API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
-AUDIO_RATE = 16_000
 QUANT_NOT_REPORTED = "not reported by server"
-
-_IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-               ".gif": "image/gif", ".bmp": "image/bmp"}
-_VIDEO_MIME = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime", ".avi": "video/x-msvideo",
-               ".mkv": "video/x-matroska"}
 
 
 # --- HTTP ---
@@ -128,11 +122,6 @@ def _network_problem(err: BaseException, timeout: float) -> str:
     return f"no answer: {one_line(str(reason)) or type(reason).__name__}"
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
 def api_base(url: str) -> str:
     """http://host:8000, http://host:8000/ and http://host:8000/v1 all mean http://host:8000/v1."""
     base = url.rstrip("/")
@@ -141,98 +130,6 @@ def api_base(url: str) -> str:
 
 def server_root(base: str) -> str:
     return re.sub(r"/v\d+$", "", base)
-
-
-# --- neutral message -> chat-completions content parts ---
-
-
-def data_uri(mime: str, raw: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
-
-
-def image_part(path: Path) -> dict[str, Any]:
-    mime = _IMAGE_MIME.get(path.suffix.lower())
-    raw = path.read_bytes() if mime else _to_png(path)
-    return {"type": "image_url", "image_url": {"url": data_uri(mime or "image/png", raw)}}
-
-
-def _to_png(path: Path) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    with Image.open(path) as image:
-        image.convert("RGB").save(out, format="PNG")
-    return out.getvalue()
-
-
-def audio_part(path: Path) -> dict[str, Any]:
-    """Any audio file -> 16 kHz mono 16-bit WAV, read the way the transformers backend reads it."""
-    import numpy as np
-
-    from omnicheck.backends.hf import load_audio
-
-    pcm = (np.clip(load_audio(path), -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    raw = wav_bytes(pcm, AUDIO_RATE)
-    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(raw).decode("ascii"), "format": "wav"}}
-
-
-def wav_bytes(pcm16: bytes, rate: int) -> bytes:
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm16)
-    return out.getvalue()
-
-
-def video_part(path: Path) -> dict[str, Any]:
-    mime = _VIDEO_MIME.get(path.suffix.lower(), "video/mp4")
-    return {"type": "video_url", "video_url": {"url": data_uri(mime, path.read_bytes())}}
-
-
-def video_frame_parts(path: Path, num_frames: int) -> list[dict[str, Any]]:
-    """The frames the transformers backend would sample, as JPEG image parts, for servers that take no video."""
-    from PIL import Image
-
-    from omnicheck.backends.hf import load_video
-
-    frames, _ = load_video(path, num_frames)
-    parts = []
-    for frame in frames:
-        out = io.BytesIO()
-        Image.fromarray(frame).convert("RGB").save(out, format="JPEG", quality=90)
-        parts.append({"type": "image_url", "image_url": {"url": data_uri("image/jpeg", out.getvalue())}})
-    return parts
-
-
-def content_parts(parts: Sequence[Part], video_as_frames: bool) -> str | list[dict[str, Any]]:
-    if all(isinstance(p, TextPart) for p in parts):
-        return "".join(p.text for p in parts if isinstance(p, TextPart))
-    content: list[dict[str, Any]] = []
-    for part in parts:
-        if isinstance(part, TextPart):
-            content.append({"type": "text", "text": part.text})
-        elif isinstance(part, ImagePart):
-            content.append(image_part(Path(part.path)))
-        elif isinstance(part, AudioPart):
-            content.append(audio_part(Path(part.path)))
-        elif isinstance(part, VideoPart):
-            if video_as_frames:
-                content.extend(video_frame_parts(Path(part.path), part.num_frames))
-            else:
-                content.append(video_part(Path(part.path)))
-    return content
-
-
-def chat_messages(messages: Sequence[Message], video_as_frames: bool = False) -> list[dict[str, Any]]:
-    return [{"role": m.role, "content": content_parts(m.parts, video_as_frames)} for m in messages]
-
-
-def has_video(sample: Sample) -> bool:
-    return any(isinstance(p, VideoPart) for m in sample.messages for p in m.parts)
 
 
 # --- the resume cache ---
@@ -320,11 +217,10 @@ def tiny_mp4(frames: int = 2, size: int = 32) -> bytes:
 
 
 def probe_contents() -> dict[str, list[dict[str, Any]]]:
-    silence = wav_bytes(b"\x00\x00" * (AUDIO_RATE // 2), AUDIO_RATE)
+    silence = wav_bytes(b"\x00\x00" * (SAMPLING_RATE // 2), SAMPLING_RATE)
     return {
         "image": [{"type": "image_url", "image_url": {"url": data_uri("image/png", tiny_png())}}],
-        "audio": [{"type": "input_audio",
-                   "input_audio": {"data": base64.b64encode(silence).decode("ascii"), "format": "wav"}}],
+        "audio": [wav_part(silence)],
         "video": [{"type": "video_url", "video_url": {"url": data_uri("video/mp4", tiny_mp4())}}],
     }
 
@@ -512,14 +408,14 @@ class OpenAIBackend:
         video = has_video(sample)
         as_frames = video and self._video_as_frames
         try:
-            payload = self._payload(chat_messages(sample.messages, as_frames), settings.max_new_tokens)
+            payload = self._payload(to_openai(sample.messages, as_frames), settings.max_new_tokens)
         except (OSError, ValueError, RuntimeError, OmnicheckError) as err:
             return _failure(f"cannot read the sample's media: {one_line(str(err))}", video, as_frames)
         answer = self._send(payload)
         if video and not as_frames and 400 <= answer.status < 500 and "video" in answer.problem.lower():
             # the server does not take video_url: send frames from now on, and say so per sample
             self._video_as_frames = as_frames = True
-            payload["messages"] = chat_messages(sample.messages, True)
+            payload["messages"] = to_openai(sample.messages, True)
             answer = self._send(payload)
         if not answer.ok:
             what = "refused the request" if 400 <= answer.status < 500 else "failed"
