@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from omnicheck.checkpoint import header_bytes
+from omnicheck.errors import ModelLoadError
 from omnicheck.types import ProbeResult
 
 SCHEMA = 1
@@ -42,11 +44,11 @@ def fingerprint_model(path: Path) -> str:
             for offset in (0, max(0, size // 2 - _SAMPLE_BYTES // 2), max(0, size - _SAMPLE_BYTES)):
                 handle.seek(offset)
                 digest.update(handle.read(_SAMPLE_BYTES))
-            if file.suffix == ".safetensors" and size >= 8:
-                handle.seek(0)
-                (header_len,) = struct.unpack("<Q", handle.read(8))
-                if header_len < size:
-                    digest.update(handle.read(min(header_len, 100 << 20)))
+        if file.suffix == ".safetensors":
+            try:
+                digest.update(header_bytes(file))
+            except ModelLoadError:  # a damaged file still fingerprints; loading it says what is wrong
+                pass
     return digest.hexdigest()[:16]
 
 
