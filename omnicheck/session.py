@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from omnicheck import __version__
+from omnicheck.backends import backend_kind
+from omnicheck.backends.base import Backend
 from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import PROBES, load_probe, modality_of
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
-from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict, worst
+from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict, worst
 from omnicheck.variants import Variant, variant_label
 
 SCHEMA_VERSION = 1
+DIAGNOSIS_TEXT = "Describe a sunny day in one sentence."  # the text input the activation-range diagnosis compares with
 PACKAGES = ("torch", "transformers", "compressed-tensors", "lm-eval", "jiwer", "librosa", "av", "numpy", "pytest")
 
 
@@ -75,7 +78,7 @@ class Session:
         self.reference_generations = 0  # reference probe runs that needed the model (0 on a cache hit)
         self._probes: dict[str, Any] = {}
         self._samples: dict[str, list[Sample]] = {}
-        self._loaded: tuple[str, Any] | None = None
+        self._loaded: tuple[str, Backend] | None = None
         self.started = _dt.datetime.now(_dt.timezone.utc)
 
     # --- probes and samples ---
@@ -107,7 +110,7 @@ class Session:
 
     # --- models: one resident at a time ---
 
-    def backend(self, name: str):
+    def backend(self, name: str) -> Backend:
         if self._loaded and self._loaded[0] == name:
             return self._loaded[1]
         self.release()
@@ -222,8 +225,7 @@ class Session:
             probe = self.probe(probe_name)
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
-            if hasattr(backend, "on_batch"):
-                backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
+            backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             result = probe.run(backend, samples, self.generation_settings(probe_name))
             result.variant = variant
             return result
@@ -274,30 +276,21 @@ class Session:
 
     def _diagnose_ranges(self, variant: str) -> None:
         """Why a media modality broke under activation quantization: how much of each quantized layer's input the
-        stored scales clip, per modality (one sample each). Runs once per variant, on the model already loaded."""
+        stored scales clip, per modality (one sample each). Runs once per variant, on the model already loaded;
+        a backend that cannot look inside its model says so in the result."""
         state = self.states[variant]
         if "activation_ranges" in state.description or not (self._loaded and self._loaded[0] == variant):
             return
         backend = self._loaded[1]
-        if not hasattr(backend, "_inputs"):
-            return  # a served model: its activations cannot be hooked from here
-        from omnicheck.formats.diagnosis import diagnose_activation_ranges
-        from omnicheck.types import Message
-
-        inputs = {"text": [backend._inputs([Sample("text", (Message.user("Describe a sunny day in one sentence."),))])]}
+        samples = {"text": [Sample("text", (Message.user(DIAGNOSIS_TEXT),))]}
         for probe in self.run.probes:
             modality = modality_of(probe)
-            if modality != "text" and modality not in inputs and modality in backend.modalities:
+            if modality not in samples and modality in backend.modalities:
                 try:
-                    inputs[modality] = [backend._inputs(self.samples(probe)[:1])]
+                    samples[modality] = self.samples(probe)[:1]
                 except OmnicheckError:
                     continue
-        try:
-            diagnosis = diagnose_activation_ranges(backend.generator, inputs)
-        except Exception as err:  # a diagnosis failure must not cost the verdicts already made
-            state.description["activation_ranges"] = {"error": f"{type(err).__name__}: {err}"}
-            return
-        state.description["activation_ranges"] = diagnosis.to_json()
+        state.description["activation_ranges"] = backend.activation_ranges(samples)
 
     def _diagnose(self, variant: str) -> None:
         from omnicheck import gate
@@ -357,7 +350,7 @@ class Session:
             "name": state.variant.name,
             "location": state.variant.location,
             "is_reference": state.variant.is_reference,
-            "backend": "openai" if state.variant.is_url else "hf",
+            "backend": backend_kind(state.variant),
             "fingerprint": state.fingerprint,
             "model_type": desc.get("model_type"),
             "modalities": desc.get("modalities", []),

@@ -12,9 +12,9 @@ import gc
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from omnicheck.backends.base import Generation
+from omnicheck.backends.base import Generation, Progress
 from omnicheck.checkpoint import (
     LOAD_WITHOUT_SPEECH_ASSETS,
     check_safetensors,
@@ -24,14 +24,21 @@ from omnicheck.checkpoint import (
     read_config,
     text_generator,
 )
-from omnicheck.errors import ModelLoadError, UnsupportedModality, first_line
+from omnicheck.errors import ModelLoadError, OmnicheckError, UnsupportedModality, first_line
 from omnicheck.messages import SAMPLING_RATE, load_audio, media_inputs, to_hf
 from omnicheck.types import AudioPart, GenerationSettings, Sample
 from omnicheck.variants import variant_label
 
+if TYPE_CHECKING:
+    from omnicheck.variants import Variant
+
 
 class HFBackend:
     """One loaded transformers model. Close it before loading the next variant."""
+
+    @classmethod
+    def open(cls, variant: "Variant", *, device: str | None = None, cache_dir: Path | None = None) -> "HFBackend":
+        return cls(variant.path, name=variant.name, device=device)
 
     def __init__(self, path: Path | str, name: str | None = None, device: str | None = None, dtype: str | None = None):
         import torch
@@ -69,7 +76,7 @@ class HFBackend:
         self.modalities = frozenset(self._modalities())
         self.load_seconds = time.perf_counter() - start
         self._lm = None
-        self.on_batch: Callable[[int, int], None] | None = None  # progress: (samples done, samples asked)
+        self.on_batch: Progress | None = None
 
     def _from_pretrained(self, auto_class, torch_dtype):
         from transformers import PreTrainedModel
@@ -227,6 +234,23 @@ class HFBackend:
             kwargs["video_metadata"] = [m for _, m in videos]
             kwargs["do_sample_frames"] = False
         return self.processor(**kwargs)
+
+    # --- activation-range diagnosis ---
+
+    def activation_ranges(self, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
+        """Hooks the text generator's quantized layers on one batch per modality (see formats/diagnosis.py)."""
+        from omnicheck.formats.diagnosis import diagnose_activation_ranges
+
+        inputs = {}
+        for modality, batch in samples.items():
+            try:
+                inputs[modality] = [self._inputs(batch)]
+            except OmnicheckError:
+                continue
+        try:
+            return diagnose_activation_ranges(self.generator, inputs).to_json()
+        except Exception as err:  # a diagnosis failure must not cost the verdicts already made
+            return {"error": f"{type(err).__name__}: {err}"}
 
     # --- lm-eval ---
 

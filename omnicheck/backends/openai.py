@@ -40,13 +40,16 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, cast
 
-from omnicheck.backends.base import Generation
+from omnicheck.backends.base import Generation, Progress
 from omnicheck.errors import BackendError, OmnicheckError, one_line
 from omnicheck.fixtures import sha256_file
 from omnicheck.messages import SAMPLING_RATE, data_uri, has_video, to_openai, wav_bytes, wav_part
 from omnicheck.types import GenerationSettings, Message, Sample, TextPart, VideoPart
+
+if TYPE_CHECKING:
+    from omnicheck.variants import Variant
 
 API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
 QUANT_NOT_REPORTED = "not reported by server"
@@ -231,9 +234,13 @@ def probe_contents() -> dict[str, list[dict[str, Any]]]:
 class OpenAIBackend:
     """Backend protocol over an OpenAI-compatible server; see the module docstring for how it asks."""
 
+    @classmethod
+    def open(cls, variant: "Variant", *, device: str | None = None, cache_dir: Path | None = None) -> "OpenAIBackend":
+        return cls(variant, cache_dir=cache_dir)  # the server chose its device
+
     def __init__(
         self,
-        variant: Any,
+        variant: "Variant",
         *,
         cache_dir: Path | str | None = None,
         concurrency: int = 4,
@@ -258,6 +265,7 @@ class OpenAIBackend:
         self._modalities: frozenset[str] | None = None
         self._modality_evidence: dict[str, str] = {}
         self._lm: Any = None
+        self.on_batch: Progress | None = None
         self._model_card = self._pick_model(variant.served_name, connect_timeout)
         self.model: str = self._model_card["id"]
         self._server_info = self._ask_server_info(connect_timeout)
@@ -458,9 +466,16 @@ class OpenAIBackend:
             if self._cache is not None and key is not None and "error" not in generation.extra:
                 self._cache.put(key, generation)
 
+        done = len(samples) - len(pending)
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="omnicheck-openai") as pool:
-            list(pool.map(run, pending))
+            for _ in pool.map(run, pending):  # in order, on this thread: progress is reported from here only
+                done += 1
+                if self.on_batch is not None:
+                    self.on_batch(done, len(samples))
         return cast("list[Generation]", results)  # every index was filled: from the cache or by run()
+
+    def activation_ranges(self, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
+        return {"available": False, "reason": "a served model's activations cannot be hooked from outside the server"}
 
     def lm_eval_model(self) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
