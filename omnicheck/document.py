@@ -43,7 +43,7 @@ def build_document(
             "reference": run.reference.name,
             "probes": run.probes,
             "settings": dict(generation),
-            "thresholds": _settings_json(run.settings),
+            "thresholds": run.settings.to_json(),
             "reference_cache": dict(reference_cache),
         },
         "environment": environment(_device_name(run, states)),
@@ -54,17 +54,6 @@ def build_document(
         "findings": _findings(states),
         "speed": _speed(results, states),
     }
-
-
-def _settings_json(settings: Any) -> Any:
-    if settings is None:
-        return None
-    to_json = getattr(settings, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(settings) if is_dataclass(settings) else str(settings)
 
 
 def _findings(states: Mapping[str, VariantState]) -> list[dict[str, Any]]:

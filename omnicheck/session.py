@@ -62,14 +62,7 @@ class Session:
         return self._samples[name]
 
     def generation_settings(self, probe_name: str) -> GenerationSettings:
-        base = self.probe(probe_name).settings
-        configured = self.run.settings.max_new_tokens_for(probe_name, base.max_new_tokens) if self.run.settings else None
-        return GenerationSettings(
-            max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
-            batch_size=self.run.batch_size or base.batch_size,
-            do_sample=False,
-            counterfactual=getattr(self.run.settings, "counterfactual", True),
-        )
+        return self.run.generation_settings(probe_name, self.probe(probe_name).settings)
 
     # --- models: one resident at a time ---
 
