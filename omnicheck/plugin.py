@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from omnicheck.config import INCONCLUSIVE_POLICIES
 from omnicheck.errors import OmnicheckError, UsageError
-from omnicheck.probes import PROBES, check_name, modality_of
+from omnicheck.probes import PROBES, TIERS, check_name, modality_of
 from omnicheck.types import MODALITIES, Status
 from omnicheck.variants import parse_variants
 
@@ -34,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the baseline variant every other is compared to (default: the first --model).")
     group.addoption("--omnicheck-probe", action="append", default=[], metavar="NAME[,NAME]",
                     help=f"probes to run (default: all): {', '.join(PROBES)}.")
-    group.addoption("--omnicheck-tier", choices=("smoke", "full"), default=None,
+    group.addoption("--omnicheck-tier", choices=TIERS, default=None,
                     help="smoke: a few samples per probe (minutes on a CPU); full: every bundled sample.")
     group.addoption("--omnicheck-limit", type=int, default=None, metavar="N",
                     help="at most N samples per probe, spread evenly over the tier's set (like lm-eval's --limit).")
@@ -45,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "speech_wer=LibriSpeech/test-clean.")
     group.addoption("--omnicheck-config", default=None, metavar="FILE",
                     help="a TOML file with [tool.omnicheck] settings (default: pyproject.toml of the rootdir).")
-    group.addoption("--omnicheck-inconclusive", choices=("fail", "skip"), default=None,
+    group.addoption("--omnicheck-inconclusive", choices=INCONCLUSIVE_POLICIES, default=None,
                     help="what an INCONCLUSIVE verdict does to its test (default: fail when $CI is set, else skip).")
     group.addoption("--omnicheck-refresh-reference", action="store_true", default=False,
                     help="recompute the reference's results instead of using the cache.")

@@ -18,7 +18,8 @@ from omnicheck.document import build_document, merge_documents, parts_dir, write
 from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import load_probe, modality_of
 from omnicheck.run import RunConfig, VariantState
-from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
+from omnicheck.digest import digest_files
+from omnicheck.store import ReferenceStore, cache_key, fingerprint_model
 from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict
 from omnicheck.variants import variant_label
 
@@ -162,7 +163,7 @@ class Session:
             state.fingerprint,
             self.probe(probe).fingerprint(),
             [s.id for s in samples],
-            fingerprint_files(media),
+            digest_files(media),
             {**self.generation_settings(probe).key(), "tier": self.run.tier},
         )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from omnicheck.checkpoint import header_bytes
+from omnicheck.digest import sha256_json
 from omnicheck.errors import ModelLoadError
 from omnicheck.types import ProbeResult
 
@@ -52,23 +53,10 @@ def fingerprint_model(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def fingerprint_files(paths: list[str]) -> str:
-    """Hash of the media a probe read (content, not names), so a changed fixture invalidates the cache."""
-    digest = hashlib.sha256()
-    for name in sorted(set(paths)):
-        path = Path(name)
-        digest.update(path.name.encode())
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
-
-
 def cache_key(model: str, probe: dict[str, Any], sample_ids: list[str], media: str, settings: dict[str, Any]) -> str:
-    blob = json.dumps(
-        {"schema": SCHEMA, "model": model, "probe": probe, "samples": sample_ids, "media": media, "settings": settings},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return sha256_json(
+        {"schema": SCHEMA, "model": model, "probe": probe, "samples": sample_ids, "media": media, "settings": settings}
+    )[:24]
 
 
 class ReferenceStore:

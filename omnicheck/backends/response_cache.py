@@ -7,7 +7,6 @@ crash or a refusal sends only what is missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from omnicheck.backends.base import Generation
-from omnicheck.fixtures import sha256_file
+from omnicheck.digest import sha256_file, sha256_json
 from omnicheck.types import Message, TextPart, VideoPart
 
 
@@ -33,7 +32,7 @@ def messages_digest(messages: Sequence[Message]) -> str:
                     entry.append(part.num_frames)
                 parts.append(entry)
         neutral.append([message.role, parts])
-    return hashlib.sha256(json.dumps(neutral).encode()).hexdigest()
+    return sha256_json(neutral)
 
 
 class ResponseCache:
@@ -44,9 +43,7 @@ class ResponseCache:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def key(self, model: dict[str, Any], messages: Sequence[Message], settings: dict[str, Any]) -> str:
-        blob = json.dumps({"model": model, "messages": messages_digest(messages), "settings": settings},
-                          sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return sha256_json({"model": model, "messages": messages_digest(messages), "settings": settings})
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
