@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from omnicheck.backends.base import Backend
+from omnicheck.digest import digest_files
 from omnicheck.document import build_document, merge_documents, parts_dir, write_json
 from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import load_probe, modality_of
 from omnicheck.run import RunConfig, VariantState
-from omnicheck.digest import digest_files
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_model
 from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict
 from omnicheck.variants import variant_label
@@ -186,9 +186,7 @@ class Session:
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
-        except _LoadFailed as err:
-            return self._failed(variant, probe_name, "error", str(err), start)
-        except OmnicheckError as err:
+        except (_LoadFailed, OmnicheckError) as err:
             return self._failed(variant, probe_name, "error", str(err), start)
         except Exception as err:  # an unexpected failure in one probe must not lose the others
             failed = self._failed(variant, probe_name, "error", f"{type(err).__name__}: {err}", start)
