@@ -6,15 +6,14 @@ scores; its logged samples come back as one SampleResult per doc. lm_eval is imp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from omnicheck.errors import BackendError, FixtureError
-from omnicheck.fixtures import sha256_file
+from omnicheck.digest import sha256_file, sha256_text
+from omnicheck.errors import BackendError, FixtureError, first_line
 from omnicheck.probes.base import Probe
 from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
@@ -216,11 +215,6 @@ def _is_network_error(err: BaseException) -> bool:
     return module in ("aiohttp", "requests", "urllib3") or isinstance(err, (ConnectionError, TimeoutError))
 
 
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:300] if lines else ""
-
-
 def scripted_lm(responses: Sequence[str]) -> "LM":
     """An lm-eval LM that answers the n-th selected doc with responses[n]: a known output then goes through the
     task's own filters and metrics, exactly as a model's output would. No model involved."""
@@ -253,38 +247,6 @@ def sent_prompt(sample: Mapping[str, Any]) -> str:
 def model_output(sample: Mapping[str, Any]) -> str:
     responses = sample["resps"][0]
     return str(responses[0] if isinstance(responses, (list, tuple)) else responses)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# --- data files ---
-
-
-def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]]:
-    """Rows of a JSONL file, each checked for the fields a task needs; a bad row is one line naming file and line."""
-    import json
-
-    rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FixtureError(f"{path}:{number} is not valid JSON ({err.msg})", "fix or remove that line") from err
-            missing = [key for key, kind in required.items() if not isinstance(row.get(key), kind)]
-            if missing:
-                raise FixtureError(
-                    f"{path}:{number} lacks {', '.join(missing)} (or has the wrong type)",
-                    f"each line needs {', '.join(required)}",
-                )
-            rows.append(row)
-    if not rows:
-        raise FixtureError(f"{path} holds no rows", "point the probe at a JSONL file with at least one row")
-    return rows
 
 
 # --- the probe base ---

@@ -20,13 +20,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from omnicheck.report import charts
 from omnicheck.report.media import DEFAULT_BUDGET_BYTES, MediaEncoder, Preview, media_kind
-from omnicheck.types import MODALITIES
+from omnicheck.types import MODALITIES, Status
 
 TEMPLATE_DIR = Path(__file__).parent
 MAIN_TEMPLATE = "template.html.j2"
 
-# Worst first: the order in which a cell takes the status of its probes.
-STATUS_SEVERITY = ("ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE", "NO VERDICT", "PASS", "REFERENCE", "SKIPPED")
+NO_VERDICT = "NO VERDICT"  # shown where a probe ran but no verdict was made; ranks just below INCONCLUSIVE
 PROBLEM_STATUSES = frozenset({"ERROR", "BROKEN", "DEGRADED", "INCONCLUSIVE"})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 FINDING_SOURCES = ("load", "lint", "finding", "detector", "verdict")  # order in the findings section
@@ -97,9 +96,16 @@ def status_class(status: str | None) -> str:
     return "status-" + re.sub(r"[^a-z]+", "-", (status or "none").lower()).strip("-")
 
 
+def status_severity(status: str) -> float | None:
+    """Status's severity for a verdict status, NO_VERDICT's just below INCONCLUSIVE, None for anything else."""
+    if status == NO_VERDICT:
+        return Status.INCONCLUSIVE.severity - 0.5
+    return Status(status).severity if status in Status.__members__ else None
+
+
 def worst_status(statuses: Iterable[str]) -> str | None:
-    ranked = [s for s in statuses if s in STATUS_SEVERITY]
-    return min(ranked, key=STATUS_SEVERITY.index) if ranked else None
+    ranked = [s for s in statuses if status_severity(s) is not None]
+    return max(ranked, key=status_severity) if ranked else None  # type: ignore[arg-type]
 
 
 def clip_text(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, int]:
@@ -774,7 +780,7 @@ def _matrix(ctx: _Context, modalities: Sequence[str], variant_names: Sequence[st
                 if info.get("error") or any(r.get("status") == "error" for r in results.values()):
                     status = "ERROR"
                 elif ran:
-                    status = "REFERENCE" if is_reference else "NO VERDICT"
+                    status = "REFERENCE" if is_reference else NO_VERDICT
                 else:
                     status = "SKIPPED"
             lines = []
@@ -818,7 +824,7 @@ def headlines(matrix: Sequence[MatrixRow]) -> list[Headline]:
         for cell in row.cells:
             by_status.setdefault(cell.status, []).append(cell.modality)
         parts = []
-        for name in sorted(by_status, key=lambda n: STATUS_SEVERITY.index(n) if n in STATUS_SEVERITY else 99):
+        for name in sorted(by_status, key=lambda n: -status_severity(n) if status_severity(n) is not None else 99):
             label = "not run on" if name == "SKIPPED" else f"{name} on"
             parts.append(f"{label} {', '.join(by_status[name])}")
         out.append(Headline(row.variant, status, status_class(status), " · ".join(parts), first_href))

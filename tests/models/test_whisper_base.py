@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from omnicheck.backends.hf import HFBackend, load_audio
+from omnicheck.backends.hf import HFBackend
+from omnicheck.messages import load_audio
 from omnicheck.errors import ModelLoadError, UnsupportedModality
 from omnicheck.fixtures import fixture_dir
 from omnicheck.models import whisper_base as wb

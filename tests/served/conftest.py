@@ -17,8 +17,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from omnicheck.backends.openai import LocalVLLMServer, log_tail
 from omnicheck.errors import BackendError
+from vllm_server import LocalVLLMServer, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("OMNICHECK_VLLM_VENV", "/work/venvs/vllm"))
