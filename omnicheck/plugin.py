@@ -267,7 +267,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
     if pytest_html is None or verdict is None:
         return
-    from omnicheck.report.html import pytest_html_extras
+    from omnicheck.report.pytest_html import pytest_html_extras
 
     report = outcome.get_result()
     extras = getattr(report, "extras", [])

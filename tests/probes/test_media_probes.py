@@ -334,7 +334,7 @@ def test_probe_runs_end_to_end_on_tiny_gemma4_unified(name, tiny_backend):
     if name == "speech_wer":
         assert result.info["normalizer"].startswith("whisper-normalizer==")
         assert result.aggregates["corpus_wer"] >= 0.0
-        from omnicheck.report.html import alignment_pieces  # the report draws the alignment the probe kept
+        from omnicheck.report.diff import alignment_pieces  # the report draws the alignment the probe kept
 
         for row in result.samples:
             assert alignment_pieces(row.extra) is not None
