@@ -75,6 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except OmnicheckError as err:
         raise pytest.UsageError(f"omnicheck: {err}") from None
     config.stash[SESSION_KEY] = session
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # no test paths named: `pytest --model X` runs the model checks, not the project's testpaths as well;
+        # `pytest tests --model X` runs both
+        config.args = []
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"  # each variant's tests on one worker: one model load per variant
     worker = _worker_index(config)
