@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey["Session"]()
 ENVIRON_KEY = pytest.StashKey[dict]()  # variables this run set, with the values to put back at the end
 FAILING = {"BROKEN", "DEGRADED", "ERROR"}
+# below 1 a batch size or a token count silently fell back to the probe's own, and a limit selected nothing
+COUNT_OPTIONS = ("--omnicheck-limit", "--omnicheck-batch-size", "--omnicheck-max-new-tokens")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -123,6 +125,10 @@ def _make_session(config: pytest.Config) -> "Session":
     from omnicheck.session import RunConfig, Session
 
     variants = parse_variants(config.getoption("--model"), config.getoption("--reference"))
+    for option in COUNT_OPTIONS:
+        value = config.getoption(option)
+        if value is not None and value < 1:
+            raise UsageError(f"{option} {value} is not a count", f"pass a whole number of at least 1, e.g. {option} 4")
     config_file = config.getoption("--omnicheck-config")
     settings = load_settings(Path(config.rootpath), Path(config_file) if config_file else None)
     if config.getoption("--omnicheck-no-counterfactual"):

@@ -24,3 +24,10 @@ def test_outputs_do_not_depend_on_the_batch_size(run_omnicheck, read_document, t
     assert len(outputs["1"]) == min(3, len(load_probe(probe).load_samples("smoke"))) > 1
     assert any(text for _, text in outputs["1"])
     assert outputs["3"] == outputs["1"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_count_below_one_is_a_usage_error(run_omnicheck, tmp_path, value):
+    result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-batch-size", value)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--omnicheck-batch-size {value} is not a count*fix: pass a whole number of at least 1*"])

@@ -18,3 +18,10 @@ def test_limit_keeps_n_samples_of_the_tier(run_omnicheck, read_document, tiny_ge
     smoke = [s.id for s in load_probe(probe).load_samples("smoke")]
     assert [s["id"] for s in run["samples"]] == spread(smoke, 2)  # spread over the set, not its head
     assert run["aggregates"]["n"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_count_below_one_is_a_usage_error(run_omnicheck, tmp_path, value):
+    result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-limit", value)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--omnicheck-limit {value} is not a count*fix: pass a whole number of at least 1*"])

@@ -28,3 +28,10 @@ def test_generation_stops_at_n_tokens(run_omnicheck, read_document, tiny_gemma, 
         assert run["info"]["max_new_tokens"] == TOKENS
     else:
         assert 0 < run["generated_tokens"] <= TOKENS * len(run["samples"])
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_count_below_one_is_a_usage_error(run_omnicheck, tmp_path, value):
+    result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-max-new-tokens", value)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--omnicheck-max-new-tokens {value} is not a count*fix: pass a whole number of at least 1*"])
