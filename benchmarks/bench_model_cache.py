@@ -10,12 +10,14 @@ Prints seconds and ratios. The tests check that a second call writes nothing aga
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF conversion draws progress bars
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
