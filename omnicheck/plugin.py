@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey["Session"]()
 ENVIRON_KEY = pytest.StashKey[dict]()  # variables this run set, with the values to put back at the end
 FAILING = frozenset({Status.BROKEN, Status.DEGRADED, Status.ERROR})
+# below 1 a batch size or a token count silently fell back to the probe's own, and a limit selected nothing
+COUNT_OPTIONS = ("--omnicheck-limit", "--omnicheck-batch-size", "--omnicheck-max-new-tokens")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,6 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except OmnicheckError as err:
         raise pytest.UsageError(f"omnicheck: {err}") from None
     config.stash[SESSION_KEY] = session
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # no test paths named: `pytest --model X` runs the model checks, not the project's testpaths as well;
+        # `pytest tests --model X` runs both
+        config.args = []
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"  # each variant's tests on one worker: one model load per variant
     worker = _worker_index(config)
@@ -120,6 +126,10 @@ def _make_session(config: pytest.Config) -> "Session":
     from omnicheck.session import RunConfig, Session
 
     variants = parse_variants(config.getoption("--model"), config.getoption("--reference"))
+    for option in COUNT_OPTIONS:
+        value = config.getoption(option)
+        if value is not None and value < 1:
+            raise UsageError(f"{option} {value} is not a count", f"pass a whole number of at least 1, e.g. {option} 4")
     config_file = config.getoption("--omnicheck-config")
     # an option wins over [tool.omnicheck], which wins over the default: resolved here once, with the file's checks
     settings = load_settings(Path(config.rootpath), Path(config_file) if config_file else None).with_overrides(
@@ -264,7 +274,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
     if pytest_html is None or verdict is None:
         return
-    from omnicheck.report.html import pytest_html_extras
+    from omnicheck.report.pytest_html import pytest_html_extras
 
     report = outcome.get_result()
     extras = getattr(report, "extras", [])

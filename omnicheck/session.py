@@ -272,7 +272,7 @@ class Session:
     def write_reports(self, html: bool | None = None) -> list[Path]:
         paths = [self._write_json()]
         if self.run.worker is None and (self.run.write_html if html is None else html):
-            from omnicheck.report.html import render_html
+            from omnicheck.report.render import render_html
 
             paths.append(render_html(self.document(), Path(self.run.report_dir) / "report.html"))
         return paths
@@ -291,7 +291,7 @@ class Session:
         self.merged = document
         paths = [write_json(document, Path(self.run.report_dir) / "omnicheck.json")]
         if self.run.write_html:
-            from omnicheck.report.html import render_html
+            from omnicheck.report.render import render_html
 
             paths.append(render_html(document, Path(self.run.report_dir) / "report.html"))
         for part in parts:
