@@ -203,7 +203,7 @@ class OmnicheckItem(pytest.Item):
     def runtest(self) -> None:
         session = self.config.stash[SESSION_KEY]
         verdict = session.verdict(self.variant, self.probe)
-        self.user_properties.append(("verdict", verdict.status))
+        self.user_properties.append(("verdict", verdict.status.value))  # plain str: xdist serialises user_properties
         for name in ("metric", "reference_value", "variant_value", "difference", "retention", "threshold", "n"):
             value = getattr(verdict, name)
             if value not in (None, ""):
