@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from omnicheck.compare.agreement import AgreementSummary, agreement_summary
+from omnicheck.compare.caveats import reference_near_chance, skipped_samples, skipped_sentence
 from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
 from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, bootstrap_interval, compare_metric, one_sided_flip_p
 from omnicheck.config import Settings, Thresholds
@@ -144,7 +145,7 @@ def judge(
     if variant.probe != reference.probe:
         raise ValueError(f"cannot judge probe {variant.probe!r} against the reference's {reference.probe!r}")
     if variant is reference or variant.variant == reference.variant:
-        return _reference_verdict(reference, language)
+        return _reference_verdict(reference, language, thresholds, confidence)
     base = dict(variant=variant.variant, probe=variant.probe, modality=variant.modality)
     if variant.status != "ok":
         status = "ERROR" if variant.status == "error" else "SKIPPED"
@@ -239,6 +240,9 @@ def judge(
         parts.append(
             f"{len(unpaired['reference_only'])} reference-only and {len(unpaired['variant_only'])} variant-only samples left out"
         )
+    caveats = _caveats(reference, [reference, variant], thresholds, confidence, details)
+    findings += caveats
+    parts += caveats
     message = f"{variant.probe} on {variant.variant}: " + "; ".join(parts)
 
     c = primary.comparison if primary else None
@@ -291,6 +295,19 @@ def _judge_agreement(
         f"{agree.mean_similarity:.3f}, {level:.0%} interval [{lo:.3f}, {hi:.3f}], {relation} {name}={limit}; n={len(shared)}"
     )
     return status, sentence, {"interval": [lo, hi], "status": status}
+
+
+def _caveats(reference: ProbeResult, results: Sequence[ProbeResult], thresholds: Thresholds, confidence: float,
+             details: dict[str, Any]) -> list[str]:
+    """What limits the verdict, kept apart from deciding it: the reference near chance (the probe then measured
+    agreement only), samples skipped for unreadable media. Recorded in details too; the status is unchanged."""
+    metric = reference.primary if reference.metrics else None
+    broken = thresholds.broken_drop if metric is None or metric.higher_is_better else thresholds.broken_increase
+    near_chance = reference_near_chance(reference, broken, 1.0 - confidence) if metric else None
+    skipped = skipped_samples(results)
+    details["reference_near_chance"] = near_chance is not None
+    details["skipped_samples"] = skipped
+    return [line for line in (near_chance, skipped_sentence(skipped)) if line]
 
 
 def _by_id(result: ProbeResult) -> dict[str, SampleResult]:
@@ -371,7 +388,7 @@ def _agreement_sentence(mean_similarity: float, identical_share: float) -> str:
     return f"agreement with the reference's outputs: word F1 {mean_similarity:.2f}, {identical_share:.0%} identical"
 
 
-def _reference_verdict(reference: ProbeResult, language: str) -> Verdict:
+def _reference_verdict(reference: ProbeResult, language: str, thresholds: Thresholds, confidence: float) -> Verdict:
     base = dict(variant=reference.variant, probe=reference.probe, modality=reference.modality)
     if reference.status != "ok":
         status = "ERROR" if reference.status == "error" else "SKIPPED"
@@ -383,7 +400,8 @@ def _reference_verdict(reference: ProbeResult, language: str) -> Verdict:
     n = len(reference.samples)
     own = ", ".join(f"{counts[d]} {label}" for d, label in (("empty", "empty"), ("loop", "looping"), ("garbled", "garbled"), ("media_ignored", "ignoring the media")))
     value = f"{metric.name} {_num(mean)}" if mean is not None else f"no {metric.name} scores"
-    findings = []
+    details: dict[str, Any] = {"collapse_counts": counts}
+    findings = _caveats(reference, [reference], thresholds, confidence, details)
     if n and counts[ANY_OUTPUT] / n >= 0.5:
         findings.append(
             f"the reference's own outputs collapse on {counts[ANY_OUTPUT]} of {n} samples: this probe cannot show a variant's collapse"
@@ -397,7 +415,7 @@ def _reference_verdict(reference: ProbeResult, language: str) -> Verdict:
         variant_value=mean,
         n=len(values),
         findings=findings,
-        details={"collapse_counts": counts},
+        details=details,
     )
 
 

@@ -226,6 +226,8 @@ class Session:
                 backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             result = probe.run(backend, samples, self.generation_settings(probe_name))
             result.variant = variant
+            if probe.skipped:  # samples whose media could not be read: the verdict counts them
+                result.info["skipped_samples"] = list(probe.skipped)
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
