@@ -11,7 +11,7 @@ from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
 from omnicheck.probes.base import Probe
 from omnicheck.probes.cider import CiderD
-from omnicheck.probes.readers import Layout, MediaSet, Record, records_digest
+from omnicheck.probes.readers import Layout, MediaSet, Record
 from omnicheck.types import Sample
 
 
@@ -70,7 +70,7 @@ class DescribedProbe(Probe):
         return self._cider
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "prompt": self.prompt, "references": records_digest(self.media().records),
+        return {**super().fingerprint(), "prompt": self.prompt, "references": self.media().digest(),
                 "similarity": common.encoder_info()}
 
 

@@ -21,7 +21,7 @@ from omnicheck.errors import FixtureError
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
 from omnicheck.probes.base import Probe, user_message
-from omnicheck.probes.readers import Layout, MediaSet, Record, is_table, open_table, records_digest, table_records
+from omnicheck.probes.readers import Layout, MediaSet, Record, is_table, open_table, table_records
 from omnicheck.types import AudioPart, GenerationSettings, Metric, Modality, ProbeResult, Sample, SampleResult
 
 if TYPE_CHECKING:
@@ -123,7 +123,8 @@ class SpeechWER(Probe):
                     verify_manifest("speech")
                 records = [Record(u.id, u.audio, (u.transcript,), speaker=u.id.split("-")[0])
                            for u in read_librispeech(self.root())]
-                self._media = MediaSet(str(self.root()), "audio", records, roots=(self.root(),))
+                self._media = MediaSet(str(self.root()), "audio", records, roots=(self.root(),),
+                                       text_files=tuple(sorted(self.root().rglob("*.trans.txt"))))
         return self._media
 
     def load_samples(self, tier: str) -> list[Sample]:
@@ -167,7 +168,7 @@ class SpeechWER(Probe):
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "prompt": PROMPT, "normalizer": common.transcript_normalizer()[1],
-                "transcripts": records_digest(self.media().records)}
+                "transcripts": self.media().digest()}
 
 
 def corpus_wer(results: Sequence[SampleResult]) -> float:

@@ -57,7 +57,17 @@ class MediaSet:
     table: Table | None = None
     media_column: str | None = None
     roots: tuple[Path, ...] = ()
+    text_files: tuple[Path, ...] = ()  # the files the texts come from, re-read by `digest` (a table has none)
     skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """A short hash of what the scores depend on besides the media: part of a probe's fingerprint, so the
+        reference cache is not reused after the references change (text files are read again each time)."""
+        if self.text_files:
+            from omnicheck.probes.common import digest_files
+
+            return digest_files(list(self.text_files))
+        return records_digest(self.records)
 
     def files(self, chosen: Sequence[Record]) -> list[Record]:
         """The chosen records with their media as readable files, in order. One that cannot be had or read is
@@ -173,8 +183,7 @@ def _roots(root: Path | None, subfolders: Iterable[str]) -> tuple[Path, ...]:
 
 
 def records_digest(records: Sequence[Record]) -> str:
-    """A short hash of what the scores depend on besides the media (ids, texts, key terms): part of a probe's
-    fingerprint, so the reference cache is not reused after the references change."""
+    """A short hash of the records' ids, texts and key terms."""
     import hashlib
     import json
 

@@ -80,7 +80,7 @@ def read_coco(data: Path) -> MediaSet:
     for record in records:
         name = names[record.id]
         located.append(Record(record.id, next(r / name for r in roots if (r / name).is_file()), record.texts))
-    return MediaSet(str(path), "image", located, roots=tuple(roots))
+    return MediaSet(str(path), "image", located, roots=tuple(roots), text_files=(path,))
 
 
 def _coco_records(path: Path, images: list[Any], annotations: Any) -> tuple[list[Record], dict[str, str]]:

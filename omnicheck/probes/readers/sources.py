@@ -31,4 +31,4 @@ def described_media(data: Path | str, own_file: str, terms_field: str, layout: L
 def own_media(jsonl: Path, terms_field: str, kind: str) -> MediaSet:
     items = read_described(jsonl, terms_field)
     records = [Record(i.id, i.path, tuple(i.references), tuple(tuple(t) for t in i.key_terms)) for i in items]
-    return MediaSet(str(jsonl), kind, records, roots=(jsonl.parent,))
+    return MediaSet(str(jsonl), kind, records, roots=(jsonl.parent,), text_files=(jsonl,))
