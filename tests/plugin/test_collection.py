@@ -50,6 +50,13 @@ def test_bad_data_option_is_a_usage_error(run_omnicheck, tmp_path):
     result.stderr.fnmatch_lines(["*--omnicheck-data ifeval*does not exist*"])
 
 
+def test_a_hub_id_is_not_checked_as_a_path(run_omnicheck, tmp_path):
+    result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-data", "gsm8k=hf:openai/gsm8k:main:test",
+                           "--collect-only", "-q")
+    assert result.ret == 0 and "does not exist" not in result.stderr.str()
+    assert any("test_probe[a-gsm8k]" in line for line in result.stdout.lines)
+
+
 def test_without_model_the_plugin_adds_nothing(pytester):
     pytester.makepyfile("def test_plain():\n    assert True\n")
     result = pytester.runpytest("-p", "no:cacheprovider")

@@ -70,6 +70,8 @@ def test_reference_transcripts_score_zero_and_shuffled_ones_do_not():
         # Whisper's normalizer makes case and punctuation irrelevant
         assert probe.score(sample, sample.target.lower().capitalize() + ".")["wer"] == 0.0
         words = sample.target.split()
+        if len(set(words)) < 2:  # "FIVE FIVE" reads the same in any order
+            continue
         shuffled = words[:]
         while shuffled == words:
             rng.shuffle(shuffled)
