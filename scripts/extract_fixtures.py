@@ -19,7 +19,7 @@ The LibriVox read speech and the spoken card names come from the Debian package 
 (apt-get install pocketsphinx-testdata), files under /usr/share/pocketsphinx/test/data/; the two .deb files
 are read without installing them (dpkg-deb --fsys-tarfile).
 
-Conversions need Pillow, numpy, soundfile, librosa (48 kHz -> 16 kHz) and PyAV with libx264 (clips cut from
+Conversions need Pillow, numpy, soundfile, librosa (48 kHz -> 16 kHz) and PyAV (clips cut from
 longer videos); whole clips are copied byte for byte. Byte-identical output is expected with the same
 versions (recorded in the manifest's "tools").
 The reference captions (fixtures/images/captions.jsonl) and video descriptions
@@ -40,6 +40,7 @@ import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -136,7 +137,7 @@ class ClipCut:
     license: str
 
 
-WIDTH = 320  # cut clips are scaled to this width (even height kept), H.264 CRF 28, no audio
+WIDTH = 320  # cut clips are scaled to this width (even height kept), MPEG-4 qscale 5, no audio
 CLIP_CUTS = [
     ClipCut("tree_hand", "opencv-doc", f"{OPENCV_DATA}/tree.avi", 0.0, None, OPENCV.replace("image", "clip")),
     ClipCut("earth_night", "gradio", "gradio/media_assets/videos/world.mp4", 0.0, 8.0,
@@ -435,7 +436,8 @@ def build_speech(sources: Path, out: Path) -> dict:
 
 
 def cut_clip(data: bytes, suffix: str, start: float, seconds: float | None) -> bytes:
-    """Frames [start, start + seconds) of a video, scaled to WIDTH, as H.264 MP4 (no audio) at the source's rate."""
+    """Frames [start, start + seconds) of a video, scaled to WIDTH, as MPEG-4 video in MP4 (no audio) at the source's
+    frame rate."""
     import av
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -451,10 +453,12 @@ def cut_clip(data: bytes, suffix: str, start: float, seconds: float | None) -> b
                     frames.append(frame.to_image())
         height = round(frames[0].height * WIDTH / frames[0].width / 2) * 2
         with av.open(str(target), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate, options={"crf": "28", "preset": "medium"})
+            # FFmpeg's own MPEG-4 Part 2 encoder: libx264 gave different bytes for the same frames from run to run
+            stream = container.add_stream("mpeg4", rate=Fraction(rate).limit_denominator(1001), options={"qscale": "5"})
             stream.width, stream.height, stream.pix_fmt = WIDTH, height, "yuv420p"
-            for image in frames:
+            for index, image in enumerate(frames):
                 frame = av.VideoFrame.from_image(image.convert("RGB").resize((WIDTH, height)))
+                frame.pts = index
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
@@ -472,7 +476,7 @@ def build_video(sources: Path, out: Path) -> dict:
         rel, entry = put(
             out, f"video/{cut.name}.mp4", cut_clip(original, Path(cut.member).suffix, cut.start, cut.seconds),
             source=f"{where}:{cut.member}", source_sha256=sha256(original),
-            transform=f"{span}, scaled to {WIDTH} px wide, H.264 CRF 28 (libx264), no audio",
+            transform=f"{span}, scaled to {WIDTH} px wide, MPEG-4 Part 2 (FFmpeg mpeg4, qscale 5) in MP4, no audio",
             license=cut.license,
         )
         entries[rel] = entry

@@ -78,6 +78,8 @@ class MediaSet:
             for index, row in enumerate(self.table.rows([self.media_column])):
                 if index in rows:
                     found[rows[index].id] = cell_file(row[self.media_column], self.roots)
+                    if len(found) == len(rows):
+                        break  # a smoke tier reads only as far as its last row
         out: list[Record] = []
         self.skipped = []
         for record in chosen:
