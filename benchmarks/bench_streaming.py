@@ -6,7 +6,7 @@ annotations/captions_val2017.json and val2017/), the script writes a set of SMAL
 fresh child process: probe.load_samples("full") -> probe.run(backend, samples) with the counterfactual pass ->
 every score (key-term recall, MiniLM similarity, CIDEr-D). It prints each child's peak RSS and LARGE / SMALL.
 
-The backend decodes every batch's images with the transformers backend's own loader (omnicheck.backends.hf.
+The backend decodes every batch's images with the transformers backend's own loader (omnicheck.messages.
 load_image) and answers a fixed caption: a model's weights weigh the same at any set size, and a real one takes
 ~0.35 s a photo on this CPU (30 min for 5,000), so by default it is left out, which makes the ratio stricter.
 --model PATH runs a real in-process model instead (e.g. on a GPU machine).
@@ -99,7 +99,7 @@ class DecodingBackend:
 
     def generate(self, samples, settings):
         from omnicheck.backends.base import Generation
-        from omnicheck.backends.hf import load_image
+        from omnicheck.messages import load_image
 
         out = []
         for start in range(0, len(samples), settings.batch_size):

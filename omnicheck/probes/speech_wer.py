@@ -140,7 +140,7 @@ class SpeechWER(Probe):
         ]
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
-        return {"wer": word_errors(sample.target, output)["wer"], "empty": float(common.is_empty(output))}
+        return {"wer": word_errors(sample.target, output)["wer"], "empty": float(common.is_wordless(output))}
 
     def extra(self, sample: Sample, output: str) -> dict[str, Any]:
         detail = word_errors(sample.target, output)

@@ -16,10 +16,10 @@ the video.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import ClassVar
 
+from omnicheck.digest import sha256_file
 from omnicheck.probes import common
 from omnicheck.probes.base import user_message
 from omnicheck.probes.described import DescribedProbe, media_path
@@ -78,7 +78,7 @@ class VideoDescribe(DescribedProbe):
 
 def frozen_clip_like(path: Path) -> Path:
     """The clip's first frame repeated for as many frames, at the same size and rate, without audio."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = sha256_file(Path(path))[:16]
     target = common.counterfactual_dir() / f"frozen-{digest}.mp4"
     return common.write_once(target, lambda tmp: _write_frozen(Path(path), tmp))
 

@@ -64,7 +64,7 @@ class MediaSet:
         """A short hash of what the scores depend on besides the media: part of a probe's fingerprint, so the
         reference cache is not reused after the references change (text files are read again each time)."""
         if self.text_files:
-            from omnicheck.probes.common import digest_files
+            from omnicheck.digest import digest_files
 
             return digest_files(list(self.text_files))
         return records_digest(self.records)

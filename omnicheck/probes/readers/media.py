@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
+from omnicheck.errors import first_line
 from omnicheck.probes.common import write_once
 
 # leading bytes -> file suffix, for cells whose `path` is empty (datasets drops it for in-memory media)
@@ -104,10 +105,5 @@ def unreadable(path: Path, kind: str) -> str:
     except StopIteration:
         return "no decodable frame"
     except Exception as err:  # each library has its own error family for a broken file
-        return _first_line(err)
+        return first_line(err, 200)
     return ""
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return (lines[0] if lines else type(err).__name__)[:200]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from omnicheck.errors import FixtureError
+from omnicheck.errors import FixtureError, first_line
 
 HF_PREFIX = "hf:"
 SPLIT_PREFERENCE = ("test", "validation", "val", "dev", "train")
@@ -120,7 +120,7 @@ def _parquet_table(files: list[Path], where: str, root: Path, split: str | None)
     try:
         schema = pq.read_schema(files[0])
     except Exception as err:  # pyarrow's own error family for a broken footer
-        raise FixtureError(f"{files[0]} is not a readable parquet file ({_first_line(err)})", "replace the file") from None
+        raise FixtureError(f"{files[0]} is not a readable parquet file ({first_line(err, 200)})", "replace the file") from None
 
     def read(columns: Sequence[str], rows: int) -> Iterator[Any]:
         for file in files:
@@ -250,7 +250,7 @@ def load_hub_dataset(spec: str, name: str, config: str | None, split: str | None
         cache_miss = err
     if offline:
         raise FixtureError(f"{spec}: not in the local Hugging Face cache and the Hub is switched off "
-                           f"(HF_HUB_OFFLINE): {_first_line(cache_miss)}", fix) from None
+                           f"(HF_HUB_OFFLINE): {first_line(cache_miss)}", fix) from None
     try:
         return _load(name, config, split, offline=False)
     except Exception as err:  # noqa: BLE001
@@ -258,7 +258,7 @@ def load_hub_dataset(spec: str, name: str, config: str | None, split: str | None
         if any(word in text for word in ("ConnectionError", "reach", "offline", "LocalEntryNotFound", "resolve", "Timeout")):
             raise FixtureError(f"{spec}: the Hugging Face Hub cannot be reached from here and the dataset is not "
                                "in the local cache", fix) from None
-        raise FixtureError(f"{spec}: datasets.load_dataset failed: {_first_line(err)}",
+        raise FixtureError(f"{spec}: datasets.load_dataset failed: {first_line(err, 200)}",
                            "check the id, config and split on the dataset's Hub page (hf:ORG/NAME:CONFIG:SPLIT)") from None
 
 
@@ -271,8 +271,3 @@ def _load(name: str, config: str | None, split: str | None, offline: bool):
         return datasets.load_dataset(name, config, split=split)
     finally:
         datasets.config.HF_HUB_OFFLINE = saved
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return (lines[0] if lines else type(err).__name__)[:300]
