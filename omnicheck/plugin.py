@@ -143,7 +143,7 @@ def _make_session(config: pytest.Config) -> "Session":
         name, sep, path = spec.partition("=")
         if not sep or not path:
             raise UsageError(f"--omnicheck-data {spec!r} is not PROBE=PATH", "write e.g. --omnicheck-data ifeval=input.jsonl")
-        if not Path(path).exists():
+        if not path.startswith("hf:") and not Path(path).exists():  # hf:ORG/NAME is resolved by the probe
             raise UsageError(f"--omnicheck-data {name}: {path!r} does not exist", "check the path")
         data[check_name(name)] = Path(path)
     report = config.getoption("--omnicheck-report") or "reports"

@@ -181,8 +181,16 @@ class Session:
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
             backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
-            result = probe.run(backend, samples, self.generation_settings(probe_name))
+            settings = self.generation_settings(probe_name)
+            resumable = self._resumable(variant, probe, backend, settings)
+            result = probe.run(resumable or backend, samples, settings)
             result.variant = variant
+            if resumable is not None:  # finished: a rerun starts afresh
+                resumable._journal.clear()
+                if resumable.resumed:
+                    result.info["resumed_samples"] = resumable.resumed
+            if probe.skipped:  # samples whose media could not be read: the verdict counts them
+                result.info["skipped_samples"] = list(probe.skipped)
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
@@ -192,6 +200,18 @@ class Session:
             failed = self._failed(variant, probe_name, "error", f"{type(err).__name__}: {err}", start)
             failed.info["traceback"] = traceback.format_exc()
             return failed
+
+    def _resumable(self, variant: str, probe, backend, settings: GenerationSettings):
+        """An in-process model's generations journaled batch by batch, so an interrupted run resumes where it
+        stopped (omnicheck/resume.py); None for a served model, whose requests are cached already."""
+        fingerprint = self.states[variant].fingerprint
+        if fingerprint is None:
+            return None
+        from omnicheck.resume import Journal, Resumable, journal_folder
+
+        root = (Path(self.run.cache_dir) if self.run.cache_dir else self.store.root.parent) / "partial"
+        return Resumable(backend, Journal(journal_folder(root, fingerprint, probe.fingerprint(),
+                                                         {**settings.key(), "tier": self.run.tier})))
 
     def _failed(self, variant: str, probe: str, status: str, reason: str, start: float) -> ProbeResult:
         metrics = list(self._probes[probe].metrics) if probe in self._probes else []

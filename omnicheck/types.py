@@ -135,6 +135,7 @@ class Metric:
     name: str
     higher_is_better: bool
     kind: Literal["binary", "continuous"]  # binary: 0/1 per sample (McNemar); continuous: bootstrap
+    chance: float | None = None  # what an answer carrying no information scores (an empty one); None: unknown
 
 
 ProbeStatus = Literal["ok", "skipped", "error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from omnicheck.compare.agreement import agreement_summary
+from omnicheck.compare.caveats import reference_near_chance, skipped_samples, skipped_sentence
 from omnicheck.compare.collapse import ANY_OUTPUT, scan
 from omnicheck.config import Settings, Thresholds
 from omnicheck.gate.decision import (
@@ -50,7 +51,7 @@ def judge(
     if variant.probe != reference.probe:
         raise ValueError(f"cannot judge probe {variant.probe!r} against the reference's {reference.probe!r}")
     if variant is reference or variant.variant == reference.variant:
-        return reference_verdict(reference, language)
+        return reference_verdict(reference, language, gate)
     if variant.status != "ok" or reference.status != "ok":
         return _not_run_verdict(reference, variant)
     pairing = pair_samples(reference, variant)
@@ -73,6 +74,9 @@ def judge(
         "metrics": {name: j.to_json() for name, j in metrics.items()},
         "thresholds": dict(vars(gate.thresholds)),
     }
+    caveats = verdict_caveats(reference, [reference, variant], gate, details)
+    decision.findings += caveats
+    message = "; ".join([message, *caveats])
     return _judged_verdict(variant, primary_name, metrics.get(primary_name), decision, message, details, pairing)
 
 
@@ -81,6 +85,20 @@ def card_findings(card: Mapping[str, Any] | None) -> list[str]:
     if card and card.get("activation_quantized") is True and card.get("activations_ran_quantized") is False:
         return [UNQUANTIZED_ACTIVATIONS]
     return []
+
+
+def verdict_caveats(reference: ProbeResult, results: list[ProbeResult], gate: GateSettings,
+                    details: dict[str, Any]) -> list[str]:
+    """What limits the verdict, kept apart from deciding it: the reference near chance (the probe then measured
+    agreement only), samples skipped for unreadable media. Recorded in details too; the status is unchanged."""
+    metric = reference.primary if reference.metrics else None
+    t = gate.thresholds
+    broken = t.broken_drop if metric is None or metric.higher_is_better else t.broken_increase
+    near_chance = reference_near_chance(reference, broken, gate.alpha) if metric else None
+    skipped = skipped_samples(results)
+    details["reference_near_chance"] = near_chance is not None
+    details["skipped_samples"] = skipped
+    return [line for line in (near_chance, skipped_sentence(skipped)) if line]
 
 
 def _base_details(pairing: Pairing, gate: GateSettings) -> dict[str, Any]:
@@ -146,7 +164,7 @@ def _not_run_verdict(reference: ProbeResult, variant: ProbeResult) -> Verdict:
     )
 
 
-def reference_verdict(reference: ProbeResult, language: str) -> Verdict:
+def reference_verdict(reference: ProbeResult, language: str, gate: GateSettings | None = None) -> Verdict:
     """REFERENCE: the reference's own score and how many of its own outputs collapse."""
     base = dict(variant=reference.variant, probe=reference.probe, modality=reference.modality)
     if reference.status != "ok":
@@ -158,7 +176,9 @@ def reference_verdict(reference: ProbeResult, language: str) -> Verdict:
     counts = scan(reference, language=language).counts()
     n = len(reference.samples)
     value = f"{metric.name} {num(mean)}" if mean is not None else f"no {metric.name} scores"
-    findings = []
+    details: dict[str, Any] = {"collapse_counts": counts}
+    findings = verdict_caveats(reference, [reference], gate or gate_settings(None, reference.probe, reference.modality),
+                               details)
     if n and counts[ANY_OUTPUT] / n >= 0.5:
         findings.append(
             f"the reference's own outputs collapse on {counts[ANY_OUTPUT]} of {n} samples: this probe cannot show a variant's collapse"
@@ -172,5 +192,5 @@ def reference_verdict(reference: ProbeResult, language: str) -> Verdict:
         variant_value=mean,
         n=len(values),
         findings=findings,
-        details={"collapse_counts": counts},
+        details=details,
     )

@@ -27,6 +27,7 @@ class Probe:
 
     def __init__(self, data: Path | None = None):
         self.data = data  # a user-supplied data file or folder replacing the bundled fixtures
+        self.skipped: list[dict[str, str]] = []  # samples left out by load_samples: {id, reason} (unreadable media)
 
     def load_samples(self, tier: str) -> list[Sample]:
         raise NotImplementedError

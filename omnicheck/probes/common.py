@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
@@ -98,6 +100,44 @@ def key_term_recall(output: str, key_terms: Sequence[Sequence[str]]) -> TermReca
         hit = any(contains_phrase(said, stems(s)) for s in synonyms)
         (matched if hit else missed).append(synonyms[0])
     return TermRecall(len(matched) / len(key_terms), matched, missed)
+
+
+# Function words and the words captions use about themselves: never a key term of what a picture shows.
+STOPWORDS = frozenset("""
+a an the and or but nor of in on at to from by with without into onto over under above below near next beside
+behind between through across along around about against among up down out off there here this that these those
+it its it's is are was were be been being has have had do does did can could will would should may might must
+some any each every all both few many much more most other such no not only own same so than too very just also
+as while who whom whose which what when where why how i me my we our you your he him his she her they them their
+image picture photo photograph view shows showing shown depicts depicting appears seen scene one
+""".split())
+
+
+def derive_key_terms(references: Sequence[str], limit: int = 5) -> list[list[str]]:
+    """Key terms for a sample that has none: content words (stemmed) that at least half of its references use,
+    most shared first, each given as its most frequent written form; the most used content word when no word
+    is shared. A set like COCO (five captions per photo) then needs no hand-written key objects."""
+    stem = _stemmer()
+    per_reference: list[set[str]] = []
+    forms: dict[str, Counter[str]] = {}
+    order: dict[str, int] = {}
+    for reference in references:
+        seen = set()
+        for word in words(reference):
+            if word in STOPWORDS or len(word) < 2 or word.isdigit():
+                continue
+            key = stem(word)
+            seen.add(key)
+            forms.setdefault(key, Counter())[word] += 1
+            order.setdefault(key, len(order))
+        per_reference.append(seen)
+    if not forms:
+        return []
+    shared = Counter(key for seen in per_reference for key in seen)
+    needed = max(1, math.ceil(len(per_reference) / 2))
+    chosen = [k for k in shared if shared[k] >= needed] or [max(shared, key=lambda k: (sum(forms[k].values()), -order[k]))]
+    chosen.sort(key=lambda k: (-shared[k], order[k]))
+    return [[forms[k].most_common(1)[0][0]] for k in chosen[:limit]]
 
 
 # --- sentence embeddings ---
@@ -281,28 +321,6 @@ def user_jsonl(data: Path, default_name: str) -> Path:
         raise FixtureError(f"no {default_name} at {data}",
                            f"point --omnicheck-data at a {default_name} (or its folder) in the bundled schema")
     return path
-
-
-def check_media(path: Path, kind: str) -> None:
-    """Open a user's media file's header now, so a broken file is one clear line before any model runs."""
-    try:
-        if kind == "image":
-            from PIL import Image
-
-            with Image.open(path) as image:
-                image.verify()
-        elif kind == "audio":
-            import soundfile
-
-            soundfile.info(str(path))
-        elif kind == "video":
-            import av
-
-            with av.open(str(path)) as container:
-                if not container.streams.video:
-                    raise ValueError("no video stream")
-    except Exception as err:  # each library has its own error family for a broken file
-        raise FixtureError(f"{kind} {path} cannot be read ({first_line(err, 200)})", "replace or remove that file") from None
 
 
 def description_scores(output: str, references: Sequence[str], key_terms: Sequence[Sequence[str]],

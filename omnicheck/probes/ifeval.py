@@ -3,7 +3,9 @@
 Data: the official 541 prompts ship in no package we can reach, so omnicheck bundles its own prompts in IFEval's
 schema (key, prompt, instruction_id_list, kwargs), written for this project with IFEval's instruction ids and every
 argument spelled out (a missing argument would make the checker draw a random one). A user's official
-input_data.jsonl (`--omnicheck-data ifeval=PATH`) replaces them.
+input_data.jsonl (`--omnicheck-data ifeval=PATH`) replaces them, or google/IFEval as published on the Hub (its
+parquet file or folder, a save_to_disk folder, hf:google/IFEval), whose kwargs structs carry every argument
+name with nulls for the unused ones: the nulls are dropped, as input_data.jsonl writes them.
 Scores per prompt: prompt_level_{strict,loose}_acc (all instructions followed) and inst_level_{strict,loose}_acc
 (the share followed); aggregates are lm-eval's own (instruction-level ones are averaged over instructions).
 """
@@ -25,6 +27,13 @@ BUNDLED_FILE = "bundled.jsonl"
 
 PROMPT_LEVEL = ("prompt_level_strict_acc", "prompt_level_loose_acc")
 INSTRUCTION_LEVEL = ("inst_level_strict_acc", "inst_level_loose_acc")
+COLUMNS = ("key", "prompt", "instruction_id_list", "kwargs")  # google/IFEval's, as input_data.jsonl has them
+
+
+def _without_nulls(column: str, value: Any) -> Any:
+    if column == "kwargs" and isinstance(value, list):
+        return [{k: v for k, v in (item or {}).items() if v is not None} for item in value]
+    return value
 
 
 def known_instruction_ids() -> frozenset[str]:
@@ -65,7 +74,14 @@ class IFEval(LmEvalProbe):
     settings = GenerationSettings(max_new_tokens=512)
 
     def prompts_file(self) -> Path:
-        return Path(self.data) if self.data else fixture_dir(FIXTURES) / BUNDLED_FILE
+        if self.data is None:
+            return fixture_dir(FIXTURES) / BUNDLED_FILE
+        if not hasattr(self, "_prompts_file"):
+            from omnicheck.probes.readers import is_table, table_jsonl
+
+            self._prompts_file = (table_jsonl(self.data, COLUMNS, self.name, clean=_without_nulls)
+                                  if is_table(self.data) else Path(self.data))
+        return self._prompts_file
 
     def data_files(self) -> dict[str, Path]:
         return {"test": self.prompts_file()}
@@ -76,7 +92,7 @@ class IFEval(LmEvalProbe):
         elif not self.prompts_file().is_file():
             raise FixtureError(
                 f"ifeval data {self.data} is not a file",
-                "pass IFEval's input_data.jsonl: --omnicheck-data ifeval=PATH",
+                "pass IFEval's input_data.jsonl, or google/IFEval's parquet or save_to_disk folder: --omnicheck-data ifeval=PATH",
             )
         path = self.prompts_file()
         rows = read_jsonl(path, {"key": int, "prompt": str, "instruction_id_list": list, "kwargs": list})

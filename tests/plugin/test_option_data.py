@@ -50,3 +50,10 @@ def test_a_spec_without_a_probe_is_a_usage_error(run_omnicheck, tmp_path):
     result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-data", str(tmp_path))
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*is not PROBE=PATH*fix: write e.g. --omnicheck-data ifeval=input.jsonl*"])
+
+
+def test_a_hub_id_is_not_checked_as_a_path(run_omnicheck, tmp_path):
+    result = run_omnicheck("--model", f"a={tmp_path}/a", "--omnicheck-data", "gsm8k=hf:openai/gsm8k:main:test",
+                           "--collect-only", "-q")
+    assert result.ret == 0 and "does not exist" not in result.stderr.str()
+    assert any("test_probe[a-gsm8k]" in line for line in result.stdout.lines)
