@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.formats.groups import GROUPS, group_of, is_media_group, modality_of
+from omnicheck.formats.groups import GROUPS, group_of, is_media_group, modality_of, tower_part
 from omnicheck.formats.headers import TensorInfo, read_metadata, read_tensor_table, weight_files
 
 Severity = Literal["error", "warning", "info"]
@@ -40,11 +40,14 @@ class WeightQuant:
     quantized: bool
     group_size: int | None = None
     scales: str = ""  # in words: how the scales are stored
+    block: tuple[int, int] | None = None  # 2-D weight blocks (rows x columns) sharing one scale
 
     def label(self) -> str:
         if not self.quantized:
             return f"{self.format} (unquantized)"
         group = f", group {self.group_size}" if self.group_size else ""
+        if self.block:
+            group = f", block {self.block[0]}x{self.block[1]}"
         return f"{self.format}{group}: {self.scales}" if self.scales else f"{self.format}{group}"
 
 
@@ -86,6 +89,8 @@ class ModuleFacts:
     weight: WeightQuant
     activation: ActQuant | None = None
     runtime_name: str | None = None  # filled in when run-time names are known
+    parameters: int = 0  # weight elements as the model uses them (unpacked)
+    experts: int | None = None  # a fused 3-D expert tensor: how many experts it holds
 
 
 @dataclass
@@ -97,6 +102,7 @@ class QuantCard:
     modules: list[ModuleFacts]
     producer: dict[str, Any] = field(default_factory=dict)
     kv_cache: dict[str, Any] | None = None
+    kv_scale_tensors: list[str] = field(default_factory=list)  # stored k_scale / v_scale tensors, by name
     calibration: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # the quantization config as stored
@@ -161,12 +167,25 @@ class QuantCard:
             out[group] = {
                 "modules": len(members),
                 "quantized_modules": len(quantized),
+                "parameters": sum(m.parameters for m in members),
+                "quantized_parameters": sum(m.parameters for m in quantized),
                 "weight": weights,
                 "weight_bits": min((m.weight.bits for m in quantized), default=None),
                 "activation": _count_labels(a.label() for a in acts) if acts else None,
                 "activation_quantized_modules": len(acts),
                 "names": [m.runtime_name or m.name for m in members[:4]],
             }
+            fused = [m for m in members if m.experts]
+            if fused:  # 3-D tensors holding every expert of a layer: count experts, not tensors
+                out[group]["fused_expert_tensors"] = len(fused)
+                out[group]["experts_per_layer"] = max(m.experts or 0 for m in fused)
+            if group.endswith("_tower"):
+                parts: dict[str, list[int]] = {}
+                for m in members:
+                    counts = parts.setdefault(tower_part(m.name), [0, 0])
+                    counts[0] += 1
+                    counts[1] += m.weight.quantized
+                out[group]["parts"] = {p: {"modules": n, "quantized_modules": q} for p, (n, q) in parts.items()}
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -252,6 +271,15 @@ def read_card(path: Path) -> QuantCard:
         card = _describe_other(path, config, qcfg, modules_by_name, table)
     card.sources = sources
     card.config_json = config
+    for fact in card.modules:
+        params = modules_by_name.get(fact.name) or {}
+        fact.parameters = _logical_numel(params, fact.weight.bits)
+        main = params.get("weight_packed") or params.get("weight")
+        if main is not None and len(main.shape) == 3:
+            fact.experts = main.shape[0]
+    if card.kv_cache is not None:
+        card.kv_scale_tensors = sorted(n for n in table if n.endswith((".k_scale", ".v_scale")))
+        card.kv_cache = {**card.kv_cache, **kv_scale_facts(card.kv_scale_tensors)}
     card.lm_head_tied = _tied(config) and not any(m.group == "lm_head" for m in card.modules)
     card.calibration = read_calibration(recipe_file)
     if not card.producer.get("version"):
@@ -276,17 +304,42 @@ def _tied(config: dict[str, Any]) -> bool:
 
 
 def _modules_from_table(table: dict[str, TensorInfo]) -> dict[str, dict[str, TensorInfo]]:
-    """module name -> {parameter name: tensor}, for modules that hold a 2-D weight (linear or embedding)."""
+    """module name -> {parameter name: tensor}, for modules that hold a 2-D weight (linear or embedding), plus one
+    entry per fused 3-D expert tensor (`...experts.gate_up_proj` [experts, out, in]) with that tensor as its weight."""
     params: dict[str, dict[str, TensorInfo]] = {}
+    out = {}
     for name, info in table.items():
         module, _, param = name.rpartition(".")
         params.setdefault(module, {})[param] = info
-    out = {}
+        if len(info.shape) == 3 and _FUSED_EXPERTS.search(name):
+            out[name] = {"weight": info}
     for module, members in params.items():
         weight = members.get("weight_packed") or members.get("weight")
         if weight is not None and len(weight.shape) == 2:
             out[module] = members
     return out
+
+
+_FUSED_EXPERTS = re.compile(r"\.experts\.(gate_up_proj|up_proj|gate_proj|down_proj)$")
+
+
+def _logical_numel(params: dict[str, TensorInfo], bits: int) -> int:
+    """Weight elements as the model uses them: packed 4-bit bytes hold two, int32 words hold 32 // bits."""
+    main = params.get("weight_packed") or params.get("weight")
+    if main is None:
+        return 0
+    per_element = {"U8": 8 // bits if bits < 8 else 1, "I32": 32 // bits if bits < 32 else 1}.get(main.dtype, 1)
+    return main.numel * per_element
+
+
+def kv_scale_facts(scale_tensors: list[str]) -> dict[str, Any]:
+    """Where a quantized KV cache's scales are stored: per attention layer (k_scale / v_scale tensors), or none
+    (a runtime then computes them per tensor at run time)."""
+    k = [n for n in scale_tensors if n.endswith(".k_scale")]
+    if not scale_tensors:
+        return {"scales": "none stored (dynamic per-tensor)", "scale_tensors": 0}
+    return {"scales": f"static per-tensor, k_scale and v_scale stored for {len(k)} attention layer(s)",
+            "scale_tensors": len(scale_tensors)}
 
 
 def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) -> WeightQuant:
@@ -315,10 +368,23 @@ def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) ->
     return WeightQuant(main.dtype.lower(), bits, False)
 
 
-def _fp8_group(weight: TensorInfo, scale: TensorInfo | None) -> int | None:
-    if scale is None or len(scale.shape) != 2 or scale.shape[1] == 1:
+def fp8_scale_grid(scale: TensorInfo | None) -> tuple[int, int] | None:
+    """(row blocks, column blocks) of an FP8 scale laid out per 2-D block: [rb, cb] (compressed-tensors) or
+    [rb, 1, cb, 1] (ModelOpt FP8_PB_WO keeps its blocked amax's shape)."""
+    if scale is None:
         return None
-    return -(-weight.shape[1] // scale.shape[1])
+    if len(scale.shape) == 2:
+        return scale.shape[0], scale.shape[1]
+    if len(scale.shape) == 4 and scale.shape[1] == scale.shape[3] == 1:
+        return scale.shape[0], scale.shape[2]
+    return None
+
+
+def _fp8_group(weight: TensorInfo, scale: TensorInfo | None) -> int | None:
+    grid = fp8_scale_grid(scale)
+    if grid is None or grid[1] == 1 or grid[0] != weight.shape[0]:
+        return None
+    return -(-weight.shape[1] // grid[1])
 
 
 def _fp8_scale_words(weight: TensorInfo, scale: TensorInfo | None) -> str:
@@ -326,11 +392,12 @@ def _fp8_scale_words(weight: TensorInfo, scale: TensorInfo | None) -> str:
         return "no stored scale"
     if scale.numel == 1:
         return "per-tensor scale"
-    if len(scale.shape) == 2 and scale.shape[1] == 1:
+    grid = fp8_scale_grid(scale)
+    if grid is not None and grid[1] == 1 and grid[0] == weight.shape[0]:
         return "per-channel scales"
-    if len(scale.shape) == 2:
-        rows = -(-weight.shape[0] // scale.shape[0])
-        cols = -(-weight.shape[1] // scale.shape[1])
+    if grid is not None:
+        rows = -(-weight.shape[0] // grid[0])
+        cols = -(-weight.shape[1] // grid[1])
         return f"per-block {rows}x{cols} scales"
     return f"scales of shape {list(scale.shape)}"
 

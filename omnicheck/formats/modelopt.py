@@ -9,15 +9,35 @@ input in every forward with the stored input_scale, as an FP4 GEMM would see it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, module_facts, stored_weight
+from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, fp8_scale_grid, module_facts, stored_weight
 
 WEIGHT_ONLY_ALGOS = ("W4A16_NVFP4", "FP8_PB_WO", "W4A16_AWQ", "W4A8_AWQ", "NVFP4_WO")
 _QUANT_PARAMS = ("weight_scale", "weight_scale_2", "input_scale", "pre_quant_scale", "k_scale", "v_scale",
                  "k_bmm_quantizer._amax", "v_bmm_quantizer._amax")
+
+
+FP8_BLOCK_ALGOS = ("FP8_PB_WO", "FP8_PB_REAL")
+FP8_DEFAULT_BLOCK = 128  # ModelOpt's FP8_2D_BLOCKWISE preset; the export does not record the block size
+
+
+def fp8_block_size(modules_by_name) -> tuple[int, int]:
+    """The 2-D block of an FP8 per-block export, read off the scale grids (a weight spanning one block has a scalar
+    scale, which tells nothing); ModelOpt's preset size where no weight spans more than one block."""
+    rows, cols = set(), set()
+    for params in modules_by_name.values():
+        weight, grid = params.get("weight"), fp8_scale_grid(params.get("weight_scale"))
+        if weight is None or grid is None or weight.dtype != "F8_E4M3":
+            continue
+        if grid[0] > 1:
+            rows.add(-(-weight.shape[0] // grid[0]))
+        if grid[1] > 1:
+            cols.add(-(-weight.shape[1] // grid[1]))
+    return (max(rows, default=FP8_DEFAULT_BLOCK), max(cols, default=FP8_DEFAULT_BLOCK))
 
 
 def quant_section(hf_quant: dict[str, Any], qcfg: dict[str, Any]) -> dict[str, Any]:
@@ -44,16 +64,20 @@ def activation_of(algo: str, weight_format: str, params: dict[str, Any]) -> ActQ
 def describe(path: Path, config: dict[str, Any], hf_quant: dict[str, Any], qcfg: dict[str, Any], modules_by_name,
              table) -> QuantCard:
     section = quant_section(hf_quant, qcfg)
-    algo = str(section.get("quant_algo") or "UNKNOWN")
+    algo = str(section.get("quant_algo") or "UNKNOWN").upper()
     layer_algos = section.get("quantized_layers") or {}
+    block = fp8_block_size(modules_by_name) if algo in FP8_BLOCK_ALGOS else None
     modules: list[ModuleFacts] = []
     for name, params in modules_by_name.items():
         weight = stored_weight(params)
-        layer_algo = str((layer_algos.get(name) or {}).get("quant_algo", algo))
+        layer_algo = str((layer_algos.get(name) or {}).get("quant_algo", algo)).upper()
+        if block and weight.format == "fp8":
+            weight = dataclasses.replace(weight, block=block, group_size=None,
+                                         scales=f"per-block {block[0]}x{block[1]} scales")
         activation = activation_of(layer_algo, weight.format, params) if weight.quantized else None
         modules.append(module_facts(name, weight, activation))
     kv_algo = section.get("kv_cache_quant_algo")
-    kv_cache = {"format": str(kv_algo), "bits": 8 if "FP8" in str(kv_algo).upper() else None} if kv_algo else None
+    kv_cache = {"format": str(kv_algo).upper(), "bits": 8 if "FP8" in str(kv_algo).upper() else None} if kv_algo else None
     producer = dict(hf_quant.get("producer") or {"name": "modelopt"})
     return QuantCard(
         path=path,
