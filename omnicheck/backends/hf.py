@@ -165,6 +165,10 @@ class HFBackend:
         else:
             self.model = self._from_pretrained(model_class, torch_dtype)
             self.load_info = {}
+            if self.card.kv_cache:  # transformers leaves a quantized KV cache in the model dtype: emulate it
+                from omnicheck.formats import kvcache
+
+                self.load_info = kvcache.attach(self.model, self.card, kvcache.kv_scale_tensors(self.path, self.card))
         self.model.to(self.device).eval()
         self.generator = _text_generator(self.model)
         if self.generator is not self.model:
@@ -193,7 +197,7 @@ class HFBackend:
                 "check that this transformers version supports the architecture and quantization format "
                 "(run `omnicheck inspect PATH`)",
             ) from None
-        _refuse_bad_load(self.path, info)
+        _refuse_bad_load(self.path, info, stored_elsewhere=set(self.card.kv_scale_tensors))
         return model
 
     # --- capability ---
@@ -372,10 +376,11 @@ def _first_line(err: BaseException) -> str:
     return text[0][:300] if text else type(err).__name__
 
 
-def _refuse_bad_load(path: Path, info: dict[str, Any]) -> None:
-    """A load with missing or unexpected keys runs on random weights: never let it through silently."""
+def _refuse_bad_load(path: Path, info: dict[str, Any], stored_elsewhere: set[str] = frozenset()) -> None:
+    """A load with missing or unexpected keys runs on random weights: never let it through silently.
+    stored_elsewhere: keys omnicheck reads itself (KV-cache scales), expected to be unexpected to transformers."""
     missing = [k for k in info.get("missing_keys", []) if not k.endswith(("inv_freq", "position_ids"))]
-    unexpected = list(info.get("unexpected_keys", []))
+    unexpected = [k for k in info.get("unexpected_keys", []) if k not in stored_elsewhere]
     mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
     problems = []
     if missing:

@@ -26,7 +26,7 @@ def scheme_name(weights: dict[str, Any] | None, inputs: dict[str, Any] | None) -
             return "MXFP4" if inputs else "MXFP4A16"
     if wtype == "float" and bits == 8:
         if strategy == "block":
-            return "FP8_BLOCK"
+            return "FP8_BLOCK" if inputs else "FP8_BLOCK_A16"
         if inputs and inputs.get("dynamic") is True:
             return "FP8_DYNAMIC"
         return "FP8" if inputs else "FP8A16"

@@ -300,9 +300,17 @@ def deployment_lints(card: QuantCard) -> list[Lint]:
 def info_lints(card: QuantCard, runtime: RuntimeInfo | None, checked: bool) -> list[Lint]:
     lints = []
     if card.kv_cache:
-        lints.append(Lint("info", "kv-cache-not-emulated",
-                          f"KV cache is quantized in deployment ({card.kv_cache.get('format')}); omnicheck's in-process "
-                          "run keeps it in the model dtype"))
+        from omnicheck.formats.kvcache import emulated
+
+        if emulated(card):
+            lints.append(Lint("info", "kv-cache-emulated",
+                              f"KV cache is quantized in deployment ({card.kv_cache.get('format')}, "
+                              f"{card.kv_cache.get('scales')}); omnicheck quantizes and dequantizes K and V the same "
+                              "way before every attention, so damage done by the KV format shows in the verdicts"))
+        else:
+            lints.append(Lint("info", "kv-cache-not-emulated",
+                              f"KV cache is quantized in deployment ({card.kv_cache.get('format')}); omnicheck's "
+                              "in-process run keeps it in the model dtype"))
     if card.format == "modelopt":
         lints.append(Lint("info", "modelopt-emulated",
                           "transformers cannot load ModelOpt checkpoints; omnicheck dequantizes the weights and "

@@ -10,6 +10,7 @@ input in every forward with the stored input_scale, as an FP4 GEMM would see it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -190,45 +191,18 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
             for key in handle.keys():
                 stored[key] = handle.get_tensor(key)
 
-    modules = dict(model.named_modules())
-    consumed: set[str] = set()
-    emulated: dict[str, str] = {}
-    kv_scales: list[str] = []
-    for name, fact in facts.items():
-        if not fact.weight.quantized:
-            continue
-        runtime = rename(name + ".weight").rsplit(".", 1)[0]
-        target = modules.get(runtime)
-        if not isinstance(target, torch.nn.Linear):
-            raise ModelLoadError(
-                f"{path}: quantized tensor {name}.weight has no Linear {runtime!r} in {type(model).__name__}",
-                "check that config.json matches the exported weights (re-export with the same transformers model)",
-            )
-        params = {p: stored[f"{name}.{p}"] for p in ("weight", "weight_scale", "weight_scale_2", "input_scale", "bias")
-                  if f"{name}.{p}" in stored}
-        consumed.update(f"{name}.{p}" for p in params)
-        weight = dequantize_module(params, fact.weight.format).to(torch_dtype)
-        if tuple(weight.shape) != (target.out_features, target.in_features):
-            raise ModelLoadError(
-                f"{path}: {name} dequantizes to {tuple(weight.shape)} but {runtime} is "
-                f"{(target.out_features, target.in_features)}",
-                "re-export the checkpoint",
-            )
-        act = fact.activation.format if fact.activation else None
-        bias = params.get("bias")
-        layer = make_emulated_linear(weight, None if bias is None else bias.to(torch_dtype), act,
-                                     params.get("input_scale"))
-        parent_name, _, child = runtime.rpartition(".")
-        setattr(modules[parent_name] if parent_name else model, child, layer)
-        emulated[runtime] = f"{fact.weight.format} weights, {act or 'unquantized'} activations"
-
+    consumed, emulated = _place_quantized(model, facts, stored, rename, torch_dtype, path)
+    kv_scales: dict[str, Any] = {}
+    unused: list[str] = []
     plain: dict[str, Any] = {}
     for key, tensor in stored.items():
         if key in consumed:
             continue
+        if key in card.kv_scale_tensors:
+            kv_scales[key] = tensor
+            continue
         if key.rsplit(".", 1)[-1] in _QUANT_PARAMS or "_quantizer." in key:
-            kv_scales.append(key)  # KV-cache and other scales with no in-process use
-            consumed.add(key)
+            unused.append(key)  # scales with no in-process use (pre_quant_scale of an unquantized module, ...)
             continue
         plain[rename(key)] = tensor
     result = model.load_state_dict(plain, strict=False)
@@ -246,9 +220,84 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
         )
     if getattr(model.config, "tie_word_embeddings", False) or _text_tied(model.config):
         model.tie_weights()
+    from omnicheck.formats import kvcache
+
+    kv = kvcache.attach(model, card, kv_scales, rename)
     model.to(device)
-    info = {"emulated_modules": emulated, "unused_scales": kv_scales, "dtype": str(torch_dtype).replace("torch.", "")}
+    info = {"emulated_modules": emulated, "unused_scales": unused, "dtype": str(torch_dtype).replace("torch.", ""), **kv}
     return model, info
+
+
+def _place_quantized(model, facts, stored, rename, dtype, path) -> tuple[set[str], dict[str, str]]:
+    """Put every quantized module's dequantized weights into the model: an EmulatedQuantLinear per Linear, and
+    per-expert exports re-fused into their experts module. Returns (stored keys used, run-time name -> what runs)."""
+    import torch
+
+    from omnicheck.formats.experts import UNFUSED_EXPERT, is_fused_experts, refuse
+
+    modules = dict(model.named_modules())
+    consumed: set[str] = set()
+    emulated: dict[str, str] = {}
+    experts: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
+    formats: dict[str, tuple[str, str | None]] = {}
+    for name, fact in facts.items():
+        if not fact.weight.quantized:
+            continue
+        runtime = rename(name + ".weight").rsplit(".", 1)[0]
+        target = modules.get(runtime)
+        params = {p: stored[f"{name}.{p}"] for p in ("weight", "weight_scale", "weight_scale_2", "input_scale", "bias")
+                  if f"{name}.{p}" in stored}
+        consumed.update(f"{name}.{p}" for p in params)
+        act = fact.activation.format if fact.activation else None
+        hit = UNFUSED_EXPERT.match(runtime)
+        if not isinstance(target, torch.nn.Linear) and hit and is_fused_experts(modules.get(hit["experts"])):
+            experts.setdefault(hit["experts"], {}).setdefault(int(hit["index"]), {})[hit["proj"]] = params
+            formats.setdefault(hit["experts"], (fact.weight.format, act))
+            continue
+        if not isinstance(target, torch.nn.Linear):
+            raise ModelLoadError(f"{path}: {_unplaced_cause(name, runtime, target, model)}",
+                                 "check that config.json is the one the checkpoint was exported with (layer counts, "
+                                 "model_type, num_experts); `omnicheck inspect PATH` lists every unplaced tensor")
+        weight = dequantize_module(params, fact.weight.format).to(dtype)
+        if tuple(weight.shape) != (target.out_features, target.in_features):
+            raise ModelLoadError(
+                f"{path}: {name} dequantizes to {tuple(weight.shape)} but {runtime} is "
+                f"{(target.out_features, target.in_features)}",
+                "check that config.json is the one the checkpoint was exported with (hidden and intermediate sizes)",
+            )
+        bias = params.get("bias")
+        _replace(model, modules, runtime, make_emulated_linear(weight, None if bias is None else bias.to(dtype), act,
+                                                               params.get("input_scale")))
+        emulated[runtime] = f"{fact.weight.format} weights, {act or 'unquantized'} activations"
+    for name, per_expert in experts.items():
+        fmt, act = formats[name]
+        layer = refuse(modules[name], per_expert, lambda p, f=fmt: dequantize_module(p, f), dtype, act, str(path))
+        _replace(model, modules, name, layer)
+        emulated[name] = f"{layer.num_experts} experts re-fused from per-expert {fmt} exports, {act or 'unquantized'} activations"
+    return consumed, emulated
+
+
+def _replace(model, modules, name: str, layer) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(modules[parent_name] if parent_name else model, child, layer)
+
+
+def _unplaced_cause(name: str, runtime: str, target, model) -> str:
+    """Why a quantized tensor has no Linear to go to, in words."""
+    from omnicheck.formats.experts import UNFUSED_EXPERT
+
+    where = f"quantized tensor {name}.weight"
+    if target is not None:
+        return f"{where}: {runtime} is a {type(target).__name__} in {type(model).__name__}, not a Linear"
+    hit = UNFUSED_EXPERT.match(runtime)
+    if hit:
+        return (f"{where} is one expert of an unfused MoE export, but {type(model).__name__} has no fused experts "
+                f"module {hit['experts']!r} (gate_up_proj / down_proj) to re-fuse it into")
+    layer = re.search(r"\.layers\.(\d+)\.", runtime)
+    count = getattr(getattr(model.config, "text_config", model.config), "num_hidden_layers", None)
+    if layer and count is not None and int(layer.group(1)) >= count:
+        return f"{where} belongs to layer {layer.group(1)} but config.json declares {count} layers"
+    return f"{where} matches no module of {type(model).__name__} (no {runtime!r} at run time)"
 
 
 def load_modelopt(path: Path | str, device: str = "cpu", dtype: str | None = None):
