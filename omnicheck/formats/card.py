@@ -112,6 +112,7 @@ class QuantCard:
     runtime_names: dict[str, str] | None = None  # run-time module name -> class name, from a meta-device build
     notes: list[str] = field(default_factory=list)
     config_json: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json itself, not reported
+    tensors: dict[str, TensorInfo] = field(default_factory=dict, repr=False)  # the stored tensors, by name
 
     # --- derived facts ---
 
@@ -271,6 +272,7 @@ def read_card(path: Path) -> QuantCard:
         card = _describe_other(path, config, qcfg, modules_by_name, table)
     card.sources = sources
     card.config_json = config
+    card.tensors = table
     for fact in card.modules:
         params = modules_by_name.get(fact.name) or {}
         fact.parameters = _logical_numel(params, fact.weight.bits)

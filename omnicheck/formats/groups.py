@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 GROUPS = (
@@ -61,8 +62,22 @@ _FUSED_QKV = re.compile(r"(qkv_proj|query_key_value|c_attn|\.qkv)$", re.I)
 _MLP = re.compile(r"(mlp|feed_forward|ffn|gate_proj|up_proj|down_proj|fc1|fc2|w1|w2|w3|gate_up_proj)", re.I)
 
 
+_INDEX = re.compile(r"(?<=\.)\d+(?=\.|$)")
+
+
+def _pattern(name: str) -> str:
+    """The name with its layer / expert indices replaced: modules that differ only there share a group, so a 26B MoE's
+    12k expert names cost a few dozen regex passes, not 12k."""
+    return _INDEX.sub("#", name)
+
+
 def modality_of(name: str) -> str:
     """'vision', 'audio' or 'text': which input a module mainly serves."""
+    return _modality(_pattern(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _modality(name: str) -> str:
     if _LANGUAGE.search(name):
         return "text"
     if _AUDIO.search(name):
@@ -74,6 +89,11 @@ def modality_of(name: str) -> str:
 
 def group_of(name: str) -> str:
     """The module group of a module name (see GROUPS)."""
+    return _group(_pattern(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _group(name: str) -> str:
     if _SPEECH_OUTPUT.search(name):
         return "speech_output"
     if _LM_HEAD.search(name):

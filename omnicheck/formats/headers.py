@@ -23,6 +23,7 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     file: str
+    data_start: int = -1  # byte offset of the tensor's data in its file (for reading a few small tensors directly)
 
     @property
     def numel(self) -> int:
@@ -72,7 +73,8 @@ def read_header(file: Path) -> dict[str, TensorInfo]:
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        tensors[name] = TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name)
+        start = 8 + length + entry["data_offsets"][0]
+        tensors[name] = TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name, start)
     return tensors
 
 

@@ -88,7 +88,7 @@ def uncalibrated_scale_lints(card: QuantCard) -> list[Lint]:
     kv = list(card.kv_scale_tensors) if card.kv_cache else []
     if not wanted and not kv:
         return []
-    values = read_scalars(card.path, [*wanted, *kv])
+    values = read_scalars(card.path, [card.tensors[n] for n in [*wanted, *kv] if n in card.tensors])
     lints = []
     peers = median([v for n in wanted for v in values.get(n, [])])
     bad = [(wanted[n], why) for n in wanted if (why := unusable(values.get(n, [1.0]), peers))]
@@ -159,7 +159,8 @@ def unplaced_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
     unplaced = [m for m in card.quantized_modules if (m.runtime_name or m.name) not in names and not m.experts]
     experts = [m for m in unplaced if (hit := _UNFUSED_EXPERT.match(m.runtime_name or m.name))
                and hit["experts"] in names]
-    others = [m for m in unplaced if m not in experts]
+    fused_ids = {id(m) for m in experts}
+    others = [m for m in unplaced if id(m) not in fused_ids]
     lints = []
     if experts:
         layers = sorted({_UNFUSED_EXPERT.match(m.runtime_name or m.name)["experts"] for m in experts})
