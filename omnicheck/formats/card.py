@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.formats.groups import GROUPS, group_of, is_media_group, modality_of, tower_part
+from omnicheck.formats.groups import GROUPS, classify, is_media_group, tower_part
 from omnicheck.formats.headers import TensorInfo, read_metadata, read_tensor_table, weight_files
 
 Severity = Literal["error", "warning", "info"]
@@ -405,7 +405,8 @@ def _fp8_scale_words(weight: TensorInfo, scale: TensorInfo | None) -> str:
 
 
 def module_facts(name: str, weight: WeightQuant, activation: ActQuant | None) -> ModuleFacts:
-    return ModuleFacts(name=name, group=group_of(name), modality=modality_of(name), weight=weight, activation=activation)
+    group, modality = classify(name)
+    return ModuleFacts(name=name, group=group, modality=modality, weight=weight, activation=activation)
 
 
 def _describe_other(path, config, qcfg, modules_by_name, table) -> QuantCard:

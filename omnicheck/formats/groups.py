@@ -76,6 +76,12 @@ def modality_of(name: str) -> str:
     return _modality(_pattern(name))
 
 
+def classify(name: str) -> tuple[str, str]:
+    """(group, modality) of a module name, its indices normalised once."""
+    pattern = _pattern(name)
+    return _group(pattern), _modality(pattern)
+
+
 @functools.lru_cache(maxsize=4096)
 def _modality(name: str) -> str:
     if _LANGUAGE.search(name):

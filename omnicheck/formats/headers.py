@@ -70,11 +70,10 @@ def read_header(file: Path) -> dict[str, TensorInfo]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelLoadError(f"{file} has a corrupt header", fix) from None
     tensors = {}
+    file_name, data = file.name, 8 + length
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        start = 8 + length + entry["data_offsets"][0]
-        tensors[name] = TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name, start)
+        if name != "__metadata__":
+            tensors[name] = TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file_name, data + entry["data_offsets"][0])
     return tensors
 
 
