@@ -102,6 +102,20 @@ OMNI_VARIANTS = {
     "nvfp4-mlp": dict(scheme="NVFP4", targets=[LM_MLP], ignore=["lm_head"], calibrate="text",
                       about="W4A4 NVFP4 on the MLP projections only, calibrated on text only"),
 }
+# The write-up recipes on omni-small too (issue 14's table: a trained model's verdicts mean something).
+OMNI_VARIANTS.update({
+    "nvfp4a16-writeup": dict(scheme="NVFP4A16", targets=["Linear"], ignore=["lm_head", "re:.*embedding_projection.*"],
+                             calibrate=False, about="the 12B write-up's NVFP4A16 recipe, its ignore list verbatim"),
+    "nvfp4-writeup-textcal": dict(scheme="NVFP4", targets=["Linear"], ignore=["lm_head", "re:.*embedding_projection.*"],
+                                  calibrate="text", about="the 12B write-up's NVFP4 W4A4 recipe, its ignore list "
+                                  "verbatim, calibrated on text only"),
+})
+OMNI_MODELOPT = {
+    "mo-mlp-fp8kv": dict(config="NVFP4_MLP_ONLY_CFG", kv_config="FP8_KV_CFG",
+                         about="ModelOpt NVFP4 W4A4 on the MLP only with an FP8 KV cache, calibrated on text"),
+    "mo-fp8-pb-wo": dict(config="FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG",
+                         about="ModelOpt FP8 weight-only in 128x128 blocks"),
+}
 OMNI_CALIBRATION_SEED = 4242  # not the held-out seed (20261123) nor training's (0)
 OMNI_CALIBRATION_COUNTS = {"text": {"gsm": 12, "ifeval": 12}, "mix": {"gsm": 4, "ifeval": 4, "image": 8, "audio": 8}}
 
@@ -334,11 +348,17 @@ def omni_calibration(base: Path, out_file: Path) -> Path:
 
 
 def build_omni(base: Path, root: Path, names: list[str]) -> list[dict]:
-    calibration = omni_calibration(base, root / ".omni-calibration.pt")
-    try:
-        records = run_in_venv("llmcompressor", "llmcompressor", base, root, names, ["--calibration", str(calibration)])
-    finally:
-        calibration.unlink(missing_ok=True)
+    llmc = [n for n in names if n not in OMNI_MODELOPT]
+    records = []
+    if llmc:
+        calibration = omni_calibration(base, root / ".omni-calibration.pt")
+        try:
+            records += run_in_venv("llmcompressor", "llmcompressor", base, root, llmc, ["--calibration", str(calibration)])
+        finally:
+            calibration.unlink(missing_ok=True)
+    modelopt = [n for n in names if n in OMNI_MODELOPT]
+    if modelopt:
+        records += run_in_venv("modelopt", "modelopt", base, root, modelopt)
     for rec in records:
         rec["base"] = str(base)
     return records
@@ -362,7 +382,7 @@ def build_modelopt(base: Path, root: Path, names: list[str]) -> list[dict]:
 
     records = []
     for name in names:
-        spec = MODELOPT_VARIANTS.get(name) or RECIPE_MODELOPT[name]
+        spec = MODELOPT_VARIANTS.get(name) or RECIPE_MODELOPT.get(name) or OMNI_MODELOPT[name]
         source = root / spec["base"] if "base" in spec else base
         out = root / name
         if out.exists():
@@ -444,13 +464,19 @@ def write_omni_provenance(root: Path, records: list[dict]) -> None:
         vers = ", ".join(f"{k}=={v}" for k, v in rec["versions"].items())
         cal = rec["calibration"]
         cal_words = f"{cal['dataset']} ({cal['samples']} samples)" if cal else "none"
+        targets = rec["recipe"].get("targets")
+        if targets and all("language_model" in t for t in targets):
+            scope = ["Targets: the language model's linear layers only (`" + ", ".join(targets) + "`);",
+                     "the vision and audio projections stay bf16. Apache-2.0 like the project."]
+        else:
+            scope = [f"Recipe as written: `{json.dumps(rec['recipe'])}` (what it quantizes: `omnicheck inspect`).",
+                     "Apache-2.0 like the project."]
         lines = [
             f"# {rec['name']}: {rec['about']}",
             "",
-            f"A real llmcompressor output of the trained omni-small (`{Path(rec['base']).name}`, fixtures/omni-small),",
+            f"A real {rec['tool']} output of the trained omni-small (`{Path(rec['base']).name}`, fixtures/omni-small),",
             "made by `scripts/build_quant_panel.py omni`; its processor files are copied from the base.",
-            "Targets: the language model's linear layers only (`" + ", ".join(rec["recipe"]["targets"]) + "`);",
-            "the vision and audio projections stay bf16. Apache-2.0 like the project.",
+            *scope,
             "",
             f"- tool versions: {vers} (python {rec['python']})",
             f"- recipe: `{json.dumps(rec['recipe'])}`",
@@ -511,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.step in ("llmcompressor", "modelopt"):
         builder = build_llmcompressor if args.step == "llmcompressor" else build_modelopt
-        table = {**LLMC_VARIANTS, **RECIPE_LLMC} if args.step == "llmcompressor" else {**MODELOPT_VARIANTS, **RECIPE_MODELOPT}
+        table = ({**LLMC_VARIANTS, **RECIPE_LLMC} if args.step == "llmcompressor"
+                 else {**MODELOPT_VARIANTS, **RECIPE_MODELOPT, **OMNI_MODELOPT})
         records = (build_llmcompressor(args.base, root, args.only or list(table), args.calibration)
                    if args.step == "llmcompressor" else builder(args.base, root, args.only or list(table)))
         if args.records:
