@@ -16,6 +16,13 @@ from typing import Any, Literal
 from omnicheck.errors import ModelLoadError
 from omnicheck.formats.groups import GROUPS, classify, is_media_group, tower_part
 from omnicheck.formats.headers import TensorInfo, read_metadata, read_tensor_table, weight_files
+from omnicheck.formats.stored_layout import (
+    FUSED_EXPERTS,
+    fp8_group,
+    fp8_scale_words,
+    logical_numel,
+    kv_scale_facts,
+)
 
 Severity = Literal["error", "warning", "info"]
 _UNQUANTIZED_BITS = {"F32": 32, "BF16": 16, "F16": 16, "F64": 64}
@@ -275,7 +282,7 @@ def read_card(path: Path) -> QuantCard:
     card.tensors = table
     for fact in card.modules:
         params = modules_by_name.get(fact.name) or {}
-        fact.parameters = _logical_numel(params, fact.weight.bits)
+        fact.parameters = logical_numel(params, fact.weight.bits)
         main = params.get("weight_packed") or params.get("weight")
         if main is not None and len(main.shape) == 3:
             fact.experts = main.shape[0]
@@ -313,35 +320,13 @@ def _modules_from_table(table: dict[str, TensorInfo]) -> dict[str, dict[str, Ten
     for name, info in table.items():
         module, _, param = name.rpartition(".")
         params.setdefault(module, {})[param] = info
-        if len(info.shape) == 3 and _FUSED_EXPERTS.search(name):
+        if len(info.shape) == 3 and FUSED_EXPERTS.search(name):
             out[name] = {"weight": info}
     for module, members in params.items():
         weight = members.get("weight_packed") or members.get("weight")
         if weight is not None and len(weight.shape) == 2:
             out[module] = members
     return out
-
-
-_FUSED_EXPERTS = re.compile(r"\.experts\.(gate_up_proj|up_proj|gate_proj|down_proj)$")
-
-
-def _logical_numel(params: dict[str, TensorInfo], bits: int) -> int:
-    """Weight elements as the model uses them: packed 4-bit bytes hold two, int32 words hold 32 // bits."""
-    main = params.get("weight_packed") or params.get("weight")
-    if main is None:
-        return 0
-    per_element = {"U8": 8 // bits if bits < 8 else 1, "I32": 32 // bits if bits < 32 else 1}.get(main.dtype, 1)
-    return main.numel * per_element
-
-
-def kv_scale_facts(scale_tensors: list[str]) -> dict[str, Any]:
-    """Where a quantized KV cache's scales are stored: per attention layer (k_scale / v_scale tensors), or none
-    (a runtime then computes them per tensor at run time)."""
-    k = [n for n in scale_tensors if n.endswith(".k_scale")]
-    if not scale_tensors:
-        return {"scales": "none stored (dynamic per-tensor)", "scale_tensors": 0}
-    return {"scales": f"static per-tensor, k_scale and v_scale stored for {len(k)} attention layer(s)",
-            "scale_tensors": len(scale_tensors)}
 
 
 def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) -> WeightQuant:
@@ -357,7 +342,7 @@ def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) ->
         second = "weight_global_scale" if "weight_global_scale" in params else "weight_scale_2"
         return WeightQuant("nvfp4", 4, True, group, f"e2m1 packed, fp8 e4m3 scale per {group}, fp32 {second}")
     if main.dtype == "F8_E4M3":
-        return WeightQuant("fp8", 8, True, _fp8_group(main, scale), _fp8_scale_words(main, scale))
+        return WeightQuant("fp8", 8, True, fp8_group(main, scale), fp8_scale_words(main, scale))
     if packed is not None and packed.dtype == "I32":
         bits = int_bits or 4
         group = None
@@ -368,40 +353,6 @@ def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) ->
         return WeightQuant("int8", 8, True, None, "per-channel scales" if scale is not None else "")
     bits = _UNQUANTIZED_BITS.get(main.dtype, 16)
     return WeightQuant(main.dtype.lower(), bits, False)
-
-
-def fp8_scale_grid(scale: TensorInfo | None) -> tuple[int, int] | None:
-    """(row blocks, column blocks) of an FP8 scale laid out per 2-D block: [rb, cb] (compressed-tensors) or
-    [rb, 1, cb, 1] (ModelOpt FP8_PB_WO keeps its blocked amax's shape)."""
-    if scale is None:
-        return None
-    if len(scale.shape) == 2:
-        return scale.shape[0], scale.shape[1]
-    if len(scale.shape) == 4 and scale.shape[1] == scale.shape[3] == 1:
-        return scale.shape[0], scale.shape[2]
-    return None
-
-
-def _fp8_group(weight: TensorInfo, scale: TensorInfo | None) -> int | None:
-    grid = fp8_scale_grid(scale)
-    if grid is None or grid[1] == 1 or grid[0] != weight.shape[0]:
-        return None
-    return -(-weight.shape[1] // grid[1])
-
-
-def _fp8_scale_words(weight: TensorInfo, scale: TensorInfo | None) -> str:
-    if scale is None:
-        return "no stored scale"
-    if scale.numel == 1:
-        return "per-tensor scale"
-    grid = fp8_scale_grid(scale)
-    if grid is not None and grid[1] == 1 and grid[0] == weight.shape[0]:
-        return "per-channel scales"
-    if grid is not None:
-        rows = -(-weight.shape[0] // grid[0])
-        cols = -(-weight.shape[1] // grid[1])
-        return f"per-block {rows}x{cols} scales"
-    return f"scales of shape {list(scale.shape)}"
 
 
 def module_facts(name: str, weight: WeightQuant, activation: ActQuant | None) -> ModuleFacts:

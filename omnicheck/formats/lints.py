@@ -7,11 +7,11 @@ dead or degraded modalities; info: facts about what omnicheck can and cannot rep
 from __future__ import annotations
 
 import fnmatch
-import re
 from typing import Callable
 
 from omnicheck.formats.card import Lint, ModuleFacts, QuantCard
 from omnicheck.formats.compressed_tensors import group_for, target_matches
+from omnicheck.formats.experts import UNFUSED_EXPERT
 from omnicheck.formats.groups import is_media_group
 
 RuntimeInfo = tuple[dict[str, str], Callable[[str], str]]
@@ -148,22 +148,19 @@ def _ignores(entry: str, module: ModuleFacts) -> bool:
     return any(fnmatch.fnmatch(n, entry) for n in names)
 
 
-_UNFUSED_EXPERT = re.compile(r"^(?P<experts>.+\.experts)\.(?P<index>\d+)\.(?P<proj>gate_proj|up_proj|down_proj|w1|w2|w3)$")
-
-
 def unplaced_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
     """Quantized tensors whose module does not exist at run time, with the cause where it can be told."""
     if runtime is None:
         return []
     names, _ = runtime
     unplaced = [m for m in card.quantized_modules if (m.runtime_name or m.name) not in names and not m.experts]
-    experts = [m for m in unplaced if (hit := _UNFUSED_EXPERT.match(m.runtime_name or m.name))
+    experts = [m for m in unplaced if (hit := UNFUSED_EXPERT.match(m.runtime_name or m.name))
                and hit["experts"] in names]
     fused_ids = {id(m) for m in experts}
     others = [m for m in unplaced if id(m) not in fused_ids]
     lints = []
     if experts:
-        layers = sorted({_UNFUSED_EXPERT.match(m.runtime_name or m.name)["experts"] for m in experts})
+        layers = sorted({UNFUSED_EXPERT.match(m.runtime_name or m.name)["experts"] for m in experts})
         fused = f"{names[layers[0]]} holds each layer's experts as fused 3-D tensors (gate_up_proj, down_proj)"
         if card.format == "modelopt":
             lints.append(Lint(

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, fp8_scale_grid, module_facts, stored_weight
+from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, module_facts, stored_weight
+from omnicheck.formats.stored_layout import fp8_scale_grid
 
 WEIGHT_ONLY_ALGOS = ("W4A16_NVFP4", "FP8_PB_WO", "W4A16_AWQ", "W4A8_AWQ", "NVFP4_WO")
 _QUANT_PARAMS = ("weight_scale", "weight_scale_2", "input_scale", "pre_quant_scale", "k_scale", "v_scale",
