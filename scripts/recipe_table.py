@@ -28,8 +28,12 @@ PROBES = {"text": "ifeval", "image": "image_caption", "audio": "speech_wer", "vi
 MAX_NEW_TOKENS = {"ifeval": 16, "image_caption": 12, "speech_wer": 12, "video_describe": 12}
 
 
-def cause(verdict, result) -> str:
+def cause(verdict, result, lints: list[dict]) -> str:
     if result.status != "ok":
+        refused = [f"{lint['code']} ({lint['message'].split(' -- fix:')[0]})" for lint in lints
+                   if lint["severity"] == "error"]
+        if result.reason.startswith("refused before loading") and refused:
+            return "refused before loading: " + "; ".join(refused)
         return result.reason.split(" -- fix:")[0]
     findings = "; ".join(verdict.findings[:2])
     return findings or verdict.message
@@ -54,7 +58,7 @@ def judge(name: str, variant: Path, reference: Path, limit: int, tmp: Path, data
         result = session.result(name, probe)
         verdict = session.verdict(name, probe)
         status = verdict.status if result.status == "ok" else result.status.upper()
-        row[modality] = (status, cause(verdict, result))
+        row[modality] = (status, cause(verdict, result, session.states[name].lints))
     session.close()
     return row
 
