@@ -80,6 +80,13 @@ def read_raw_header(file: Path) -> dict[str, Any]:
     return _parse(header_bytes(file), file)
 
 
+def read_raw_header_and_data_start(file: Path) -> tuple[dict[str, Any], int]:
+    """The header as stored, and the byte offset where the tensor data begins (8 + the header's length): a tensor's
+    bytes are at that offset plus its data_offsets."""
+    raw = header_bytes(file)
+    return _parse(raw, file), 8 + len(raw)
+
+
 def _parse(raw: bytes, file: Path) -> dict[str, Any]:
     try:
         header = json.loads(raw)

@@ -26,7 +26,7 @@ def format_card(card: dict[str, Any], lints: list[dict[str, Any]], execution: di
         f"  scheme      {card['scheme']}  weight bits {card['weight_bits']}  "
         f"activations {'QUANTIZED' if card['activation_quantized'] else 'not quantized'}",
         f"  scope       {card['scope']}",
-        f"  kv cache    {card['kv_cache']['format'] if card.get('kv_cache') else 'not quantized'}",
+        f"  kv cache    {_kv_line(card.get('kv_cache'))}",
     ]
     calibration = card.get("calibration") or {}
     if calibration.get("recorded"):
@@ -39,6 +39,12 @@ def format_card(card: dict[str, Any], lints: list[dict[str, Any]], execution: di
     for group, facts in card["groups"].items():
         act = f"; act {facts['activation']}" if facts.get("activation") else ""
         lines.append(f"    {group:17s} {facts['quantized_modules']}/{facts['modules']} quantized: {facts['weight']}{act}")
+        if facts.get("experts_per_layer"):
+            lines.append(f"    {'':17s} {facts['fused_expert_tensors']} fused 3-D tensors of {facts['experts_per_layer']} "
+                         f"experts each, {facts['parameters']:,} parameters")
+        if facts.get("parts"):
+            lines.append(f"    {'':17s} " + ", ".join(f"{part} {v['quantized_modules']}/{v['modules']}"
+                                                      for part, v in facts["parts"].items()))
     lines.append("  runs here as")
     for key in ("weights", "activations", "kv_cache"):
         lines.append(f"    {key:11s} {execution[key]}")
@@ -49,6 +55,12 @@ def format_card(card: dict[str, Any], lints: list[dict[str, Any]], execution: di
     else:
         lines.append("  lints       none")
     return "\n".join(lines)
+
+
+def _kv_line(kv: dict[str, Any] | None) -> str:
+    if not kv:
+        return "not quantized"
+    return f"{kv['format']} ({kv['scales']})" if kv.get("scales") else str(kv["format"])
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -36,9 +36,9 @@ def build_panel(root: Path | None = None) -> dict[str, Path]:
     """Reference + variants with known truth. Returns name -> folder, reference first.
 
     The reference is the trained omni-small (fixtures/omni-small) and its quantized variants are real llmcompressor
-    checkpoints committed under fixtures/omni-panel (PROVENANCE.md in each); the derived ones are made here from
-    the reference with a module replaced by noise (e.g. the vision projection: the 'modality came back random'
-    failure made on purpose).
+    checkpoints committed under fixtures/omni-panel (PROVENANCE.md in each), the broken one included (the 12B
+    write-up's W4A4 recipe, refused before loading). The index may also name derived variants, made here from the
+    reference with a module replaced by noise (the 'modality came back random' failure made on purpose).
     """
     root = Path(root) if root else default_cache_dir() / f"demo-panel-v{PANEL_VERSION}"
     index = json.loads(PANEL_INDEX.read_text())

@@ -75,6 +75,12 @@ class Session:
         if state.error:
             raise _LoadFailed(state.error)
         self.inspect(name)
+        refused = [lint for lint in state.lints if lint["severity"] == "error" and lint["code"] != "card-unreadable"]
+        if refused:  # the card says the model cannot run as intended: spend no load (and no GPU time) on it
+            state.error = "refused before loading (omnicheck inspect): " + "; ".join(
+                f"{lint['code']}: {lint['message']}" for lint in refused)
+            self._write_json()
+            raise _LoadFailed(state.error)
         from omnicheck.backends import open_backend
 
         self.progress(f"loading {name} ({state.variant.location})")

@@ -2,6 +2,9 @@
 
     scripts/setup_quant_env.sh                  # once: /work/venvs/llmcompressor and /work/venvs/modelopt
     /work/main/.venv/bin/python scripts/build_quant_panel.py all --out fixtures/checkpoints
+    # issue 14's recipes (published Gemma 4 recipes on tiny gemma4_unified, gemma4 E4B-style and gemma4 MoE bases),
+    # added to the same folder without rebuilding the checkpoints above
+    /work/main/.venv/bin/python scripts/build_quant_panel.py recipes --out fixtures/checkpoints
     # the trained omni-small and its panel (committed: nvfp4a16, nvfp4-textcal; the rest rebuilt on demand)
     /work/main/.venv/bin/python scripts/build_quant_panel.py omni --base fixtures/omni-small \
         --out fixtures/omni-panel --only nvfp4a16 nvfp4-textcal
@@ -99,6 +102,20 @@ OMNI_VARIANTS = {
     "nvfp4-mlp": dict(scheme="NVFP4", targets=[LM_MLP], ignore=["lm_head"], calibrate="text",
                       about="W4A4 NVFP4 on the MLP projections only, calibrated on text only"),
 }
+# The write-up recipes on omni-small too (issue 14's table: a trained model's verdicts mean something).
+OMNI_VARIANTS.update({
+    "nvfp4a16-writeup": dict(scheme="NVFP4A16", targets=["Linear"], ignore=["lm_head", "re:.*embedding_projection.*"],
+                             calibrate=False, about="the 12B write-up's NVFP4A16 recipe, its ignore list verbatim"),
+    "nvfp4-writeup-textcal": dict(scheme="NVFP4", targets=["Linear"], ignore=["lm_head", "re:.*embedding_projection.*"],
+                                  calibrate="text", about="the 12B write-up's NVFP4 W4A4 recipe, its ignore list "
+                                  "verbatim, calibrated on text only"),
+})
+OMNI_MODELOPT = {
+    "mo-mlp-fp8kv": dict(config="NVFP4_MLP_ONLY_CFG", kv_config="FP8_KV_CFG",
+                         about="ModelOpt NVFP4 W4A4 on the MLP only with an FP8 KV cache, calibrated on text"),
+    "mo-fp8-pb-wo": dict(config="FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG",
+                         about="ModelOpt FP8 weight-only in 128x128 blocks"),
+}
 OMNI_CALIBRATION_SEED = 4242  # not the held-out seed (20261123) nor training's (0)
 OMNI_CALIBRATION_COUNTS = {"text": {"gsm": 12, "ifeval": 12}, "mix": {"gsm": 4, "ifeval": 4, "image": 8, "audio": 8}}
 
@@ -107,6 +124,44 @@ MODELOPT_VARIANTS = {
     "mo-nvfp4-mlp": dict(config="NVFP4_MLP_ONLY_CFG", about="ModelOpt NVFP4 W4A4 on MLP layers only, text calibration"),
     "mo-w4a16-nvfp4": dict(config="W4A16_NVFP4_CFG", about="ModelOpt weight-only NVFP4 (W4A16_NVFP4)"),
     "mo-fp8": dict(config="FP8_DEFAULT_CFG", about="ModelOpt FP8 per-tensor weights and static activations"),
+}
+
+# --- issue 14: the recipes of the Gemma 4 write-ups, one checkpoint each ---
+# Bases beside base-bf16: tiny gemma4 models from omnicheck.models.tiny_gemma4 (seed 0, bfloat16).
+GEMMA4_BASES = {"gemma4-e4b-bf16": "e4b", "gemma4-moe-bf16": "moe"}
+WRITEUP_12B_IGNORE = ["lm_head", "re:.*embedding_projection.*"]  # the 12B write-up's list, verbatim
+E4B_IGNORE = ["lm_head", "re:.*vision_tower.*", "re:.*audio_tower.*", "re:.*embed_vision.*", "re:.*embed_audio.*"]
+FP8_BLOCK_WEIGHTS = {"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [128, 128],
+                     "symmetric": True, "dynamic": False}
+FP8_KV = {"num_bits": 8, "type": "float", "strategy": "tensor", "symmetric": True, "dynamic": False}
+RECIPE_LLMC = {
+    "ct-12b-nvfp4a16-writeup": dict(
+        base="base-bf16", scheme="NVFP4A16", targets=["Linear"], ignore=WRITEUP_12B_IGNORE, calibrate=False,
+        about="the 12B write-up's NVFP4A16 recipe, its ignore list verbatim: the vision patch_dense stays quantized"),
+    "ct-12b-nvfp4-writeup-textcal": dict(
+        base="base-bf16", scheme="NVFP4", targets=["Linear"], ignore=WRITEUP_12B_IGNORE, calibrate=True,
+        about="the 12B write-up's NVFP4 W4A4 recipe, its ignore list verbatim, calibrated on text: the quantized "
+              "vision patch_dense never sees a calibration sample"),
+    "ct-e4b-nvfp4a16": dict(
+        base="gemma4-e4b-bf16", scheme="NVFP4A16", targets=["Linear"], ignore=E4B_IGNORE, calibrate=False,
+        about="the E4B NVFP4A16 recipe: every Linear but lm_head, the towers and their embedders"),
+    "ct-e4b-fp8-block-fp8kv": dict(
+        base="gemma4-e4b-bf16", config_groups={"group_0": {"targets": ["Linear"], "weights": FP8_BLOCK_WEIGHTS}},
+        kv_cache_scheme=FP8_KV, ignore=E4B_IGNORE, calibrate=True,
+        about="FP8 weight-only in 128x128 blocks with an FP8 KV cache (static per-tensor k/v scales calibrated on "
+              "text)"),
+}
+RECIPE_MODELOPT = {
+    "mo-nvfp4-mlp-fp8kv": dict(
+        base="base-bf16", config="NVFP4_MLP_ONLY_CFG", kv_config="FP8_KV_CFG",
+        about="AxionML's recipe: ModelOpt NVFP4 W4A4 on the MLP only with an FP8 KV cache, calibrated on text"),
+    "mo-e4b-fp8-pb-wo": dict(
+        base="gemma4-e4b-bf16", config="FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG",
+        about="its FP8 sister: ModelOpt FP8 weight-only in 128x128 blocks (FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG)"),
+    "mo-moe-nvfp4": dict(
+        base="gemma4-moe-bf16", config="NVFP4_DEFAULT_CFG",
+        about="the 26B-A4B recipe: ModelOpt NVFP4 W4A4 on a gemma4 MoE, calibrated on text; ModelOpt's fused-experts "
+              "plugin exports every expert unfused as experts.{i}.gate_proj/up_proj/down_proj"),
 }
 
 
@@ -150,7 +205,8 @@ def record(out: Path, name: str, tool: str, recipe: dict, calibration: dict | No
 # --- base: runtime venv ---
 
 
-def build_base(out: Path, seed: int) -> dict:
+def build_base(out: Path, seed: int, gemma4: str | None = None) -> dict:
+    """The bf16 base: tiny gemma4_unified, or tiny gemma4 (`gemma4` = "e4b" or "moe")."""
     import tempfile
 
     import torch
@@ -158,18 +214,20 @@ def build_base(out: Path, seed: int) -> dict:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from omnicheck.models.tiny import build_tiny_gemma4_unified
+    from omnicheck.models.tiny_gemma4 import build_tiny_gemma4
 
     with tempfile.TemporaryDirectory() as tmp:
-        built = build_tiny_gemma4_unified(Path(tmp), seed=seed)
+        built = build_tiny_gemma4(Path(tmp), gemma4, seed=seed) if gemma4 else build_tiny_gemma4_unified(Path(tmp), seed=seed)
         model = AutoModelForImageTextToText.from_pretrained(built, dtype=torch.bfloat16)
         if out.exists():
             shutil.rmtree(out)
         model.save_pretrained(out)
         copy_processor(built, out)
         shutil.copy2(built / "omnicheck_build.json", out / "omnicheck_build.json")
-    return record(out, out.name, "omnicheck.models.tiny.build_tiny_gemma4_unified",
-                  {"seed": seed, "dtype": "bfloat16"}, None,
-                  f"build_tiny_gemma4_unified(seed={seed}) then from_pretrained(dtype=bfloat16).save_pretrained")
+    builder = f"build_tiny_gemma4(variant={gemma4!r}, seed={seed})" if gemma4 else f"build_tiny_gemma4_unified(seed={seed})"
+    module = "omnicheck.models.tiny_gemma4.build_tiny_gemma4" if gemma4 else "omnicheck.models.tiny.build_tiny_gemma4_unified"
+    recipe = {"seed": seed, "dtype": "bfloat16", **({"variant": gemma4} if gemma4 else {})}
+    return record(out, out.name, module, recipe, None, f"{builder} then from_pretrained(dtype=bfloat16).save_pretrained")
 
 
 # --- llmcompressor venv ---
@@ -206,12 +264,15 @@ def build_llmcompressor(base: Path, root: Path, names: list[str], calibration: P
     saved = torch.load(calibration) if calibration else {}
     records = []
     for name in names:
-        spec = LLMC_VARIANTS.get(name) or OMNI_VARIANTS[name]
+        spec = LLMC_VARIANTS.get(name) or RECIPE_LLMC.get(name) or OMNI_VARIANTS[name]
+        source = root / spec["base"] if "base" in spec else base
         out = root / name
         if out.exists():
             shutil.rmtree(out)
-        model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.bfloat16)
-        recipe = QuantizationModifier(targets=spec["targets"], scheme=spec["scheme"], ignore=spec["ignore"])
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.bfloat16)
+        recipe_words = {k: spec[k] for k in ("scheme", "config_groups", "targets", "ignore", "kv_cache_scheme")
+                        if k in spec}
+        recipe = QuantizationModifier(**recipe_words)
         kwargs = {}
         calibration = None
         if spec["calibrate"] in ("text", "mix"):
@@ -227,13 +288,15 @@ def build_llmcompressor(base: Path, root: Path, names: list[str], calibration: P
             calibration = {"dataset": CALIBRATION_NAME, "samples": len(CALIBRATION_TEXT), "modalities": ["text"]}
         oneshot(model=model, recipe=recipe, **kwargs)
         model.save_pretrained(out, save_compressed=True)
-        copy_processor(base, out)
-        recipe_words = {k: spec[k] for k in ("scheme", "targets", "ignore")}
-        command = (f"oneshot(model, recipe=QuantizationModifier(targets={spec['targets']!r}, scheme={spec['scheme']!r}, "
-                   f"ignore={spec['ignore']!r})" + (f", dataset=<{(calibration or {}).get('dataset')}>, pipeline='basic'" if calibration
-                                                     else "") + "); model.save_pretrained(out, save_compressed=True)")
+        copy_processor(source, out)
+        arguments = ", ".join(f"{k}={v!r}" for k, v in recipe_words.items())
+        command = (f"oneshot(model, recipe=QuantizationModifier({arguments})"
+                   + (f", dataset=<{(calibration or {}).get('dataset')}>, pipeline='basic'" if calibration else "")
+                   + "); model.save_pretrained(out, save_compressed=True)")
         rec = record(out, name, "llmcompressor", recipe_words, calibration, command)
         rec["about"] = spec["about"]
+        if "base" in spec:
+            rec["base"] = spec["base"]
         records.append(rec)
         print(f"built {name}: {rec['bytes']} bytes", flush=True)
     return records
@@ -285,11 +348,17 @@ def omni_calibration(base: Path, out_file: Path) -> Path:
 
 
 def build_omni(base: Path, root: Path, names: list[str]) -> list[dict]:
-    calibration = omni_calibration(base, root / ".omni-calibration.pt")
-    try:
-        records = run_in_venv("llmcompressor", "llmcompressor", base, root, names, ["--calibration", str(calibration)])
-    finally:
-        calibration.unlink(missing_ok=True)
+    llmc = [n for n in names if n not in OMNI_MODELOPT]
+    records = []
+    if llmc:
+        calibration = omni_calibration(base, root / ".omni-calibration.pt")
+        try:
+            records += run_in_venv("llmcompressor", "llmcompressor", base, root, llmc, ["--calibration", str(calibration)])
+        finally:
+            calibration.unlink(missing_ok=True)
+    modelopt = [n for n in names if n in OMNI_MODELOPT]
+    if modelopt:
+        records += run_in_venv("modelopt", "modelopt", base, root, modelopt)
     for rec in records:
         rec["base"] = str(base)
     return records
@@ -313,19 +382,28 @@ def build_modelopt(base: Path, root: Path, names: list[str]) -> list[dict]:
 
     records = []
     for name in names:
-        spec = MODELOPT_VARIANTS[name]
+        spec = MODELOPT_VARIANTS.get(name) or RECIPE_MODELOPT.get(name) or OMNI_MODELOPT[name]
+        source = root / spec["base"] if "base" in spec else base
         out = root / name
         if out.exists():
             shutil.rmtree(out)
-        model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.bfloat16).eval()
-        model = mtq.quantize(model, getattr(mtq, spec["config"]), forward_loop)
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.bfloat16).eval()
+        config = getattr(mtq, spec["config"])
+        config_words = f"mtq.{spec['config']}"
+        if "kv_config" in spec:  # a KV-cache preset is a partial config: its quantizer rules join the model's
+            config = {**config, "quant_cfg": list(config["quant_cfg"]) + list(getattr(mtq, spec["kv_config"])["quant_cfg"])}
+            config_words = f"{config_words} + mtq.{spec['kv_config']}['quant_cfg']"
+        model = mtq.quantize(model, config, forward_loop)
         export_hf_checkpoint(model, export_dir=out)
-        copy_processor(base, out)
+        copy_processor(source, out)
         calibration = {"dataset": CALIBRATION_NAME, "samples": len(CALIBRATION_TEXT), "modalities": ["text"]}
-        command = f"mtq.quantize(model, mtq.{spec['config']}, forward_loop=<text-only calibration>); " \
+        command = f"mtq.quantize(model, {config_words}, forward_loop=<text-only calibration>); " \
                   "export_hf_checkpoint(model, export_dir=out)"
-        rec = record(out, name, "nvidia-modelopt", {"config": spec["config"]}, calibration, command)
+        recipe = {k: spec[k] for k in ("config", "kv_config") if k in spec}
+        rec = record(out, name, "nvidia-modelopt", recipe, calibration, command)
         rec["about"] = spec["about"]
+        if "base" in spec:
+            rec["base"] = spec["base"]
         records.append(rec)
         print(f"built {name}: {rec['bytes']} bytes", flush=True)
     return records
@@ -345,14 +423,21 @@ def write_provenance(root: Path, records: list[dict]) -> None:
         "used, is text only (the sentences in the script), on purpose: the panel reproduces text-calibrated W4A4.",
         "Generated data, Apache-2.0 like the project. Machine-readable details: provenance.json.",
         "",
-        "| variant | tool | versions | recipe | calibration | sha256 (model.safetensors) | bytes |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "`scripts/build_quant_panel.py recipes` adds the recipes of the Gemma 4 write-ups (issue 14) the same way, on",
+        "three bases: base-bf16, and tiny `gemma4` models of `omnicheck.models.tiny_gemma4` (seed 0, bfloat16):",
+        "gemma4-e4b-bf16 (E4B layout: vision and audio towers, per-layer embeddings, MLP 4x wide so 128x128 FP8",
+        "blocks tile it) and gemma4-moe-bf16 (26B-A4B layout: a router and 4 fused experts beside the dense MLP).",
+        "Every recipe checkpoint here is the real tool's output on this CPU; none had to be written by hand.",
+        "",
+        "| variant | base | tool | versions | recipe | calibration | sha256 (model.safetensors) | bytes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rec in records:
         vers = ", ".join(f"{k}=={v}" for k, v in rec["versions"].items())
         recipe = json.dumps(rec["recipe"]).replace("|", "\\|")
         cal = rec["calibration"]["dataset"] if rec.get("calibration") else "none"
-        lines.append(f"| {rec['name']} | {rec['tool']} | {vers} | `{recipe}` | {cal} | "
+        base = rec.get("base") or ("-" if rec["tool"].startswith("omnicheck") else "base-bf16")
+        lines.append(f"| {rec['name']} | {base} | {rec['tool']} | {vers} | `{recipe}` | {cal} | "
                      f"{rec['sha256']['model.safetensors'][:16]}... | {rec['bytes']} |")
     lines += ["", "## Commands", ""]
     for rec in records:
@@ -379,13 +464,19 @@ def write_omni_provenance(root: Path, records: list[dict]) -> None:
         vers = ", ".join(f"{k}=={v}" for k, v in rec["versions"].items())
         cal = rec["calibration"]
         cal_words = f"{cal['dataset']} ({cal['samples']} samples)" if cal else "none"
+        targets = rec["recipe"].get("targets")
+        if targets and all("language_model" in t for t in targets):
+            scope = ["Targets: the language model's linear layers only (`" + ", ".join(targets) + "`);",
+                     "the vision and audio projections stay bf16. Apache-2.0 like the project."]
+        else:
+            scope = [f"Recipe as written: `{json.dumps(rec['recipe'])}` (what it quantizes: `omnicheck inspect`).",
+                     "Apache-2.0 like the project."]
         lines = [
             f"# {rec['name']}: {rec['about']}",
             "",
-            f"A real llmcompressor output of the trained omni-small (`{Path(rec['base']).name}`, fixtures/omni-small),",
+            f"A real {rec['tool']} output of the trained omni-small (`{Path(rec['base']).name}`, fixtures/omni-small),",
             "made by `scripts/build_quant_panel.py omni`; its processor files are copied from the base.",
-            "Targets: the language model's linear layers only (`" + ", ".join(rec["recipe"]["targets"]) + "`);",
-            "the vision and audio projections stay bf16. Apache-2.0 like the project.",
+            *scope,
             "",
             f"- tool versions: {vers} (python {rec['python']})",
             f"- recipe: `{json.dumps(rec['recipe'])}`",
@@ -411,9 +502,24 @@ def run_in_venv(venv: str, tool: str, base: Path, root: Path, names: list[str], 
     return records
 
 
+def build_recipes(root: Path, seed: int, only: list[str] | None) -> list[dict]:
+    """The gemma4 bases and issue 14's recipe checkpoints; the records of everything else in provenance.json stay."""
+    names = only or [*GEMMA4_BASES, *RECIPE_LLMC, *RECIPE_MODELOPT]
+    new = [build_base(root / b, seed, GEMMA4_BASES[b]) for b in GEMMA4_BASES if b in names]
+    llmc = [n for n in names if n in RECIPE_LLMC]
+    modelopt = [n for n in names if n in RECIPE_MODELOPT]
+    if llmc:
+        new += run_in_venv("llmcompressor", "llmcompressor", root / "base-bf16", root, llmc)
+    if modelopt:
+        new += run_in_venv("modelopt", "modelopt", root / "base-bf16", root, modelopt)
+    kept = json.loads((root / "provenance.json").read_text()) if (root / "provenance.json").exists() else []
+    rebuilt = {r["name"] for r in new}
+    return [r for r in kept if r["name"] not in rebuilt] + new
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["all", "base", "llmcompressor", "modelopt", "provenance", "omni"])
+    parser.add_argument("step", choices=["all", "base", "llmcompressor", "modelopt", "provenance", "omni", "recipes"])
     parser.add_argument("--out", type=Path, default=Path("fixtures/checkpoints"))
     parser.add_argument("--base", type=Path)
     parser.add_argument("--records", type=Path)
@@ -431,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.step in ("llmcompressor", "modelopt"):
         builder = build_llmcompressor if args.step == "llmcompressor" else build_modelopt
-        table = LLMC_VARIANTS if args.step == "llmcompressor" else MODELOPT_VARIANTS
+        table = ({**LLMC_VARIANTS, **RECIPE_LLMC} if args.step == "llmcompressor"
+                 else {**MODELOPT_VARIANTS, **RECIPE_MODELOPT, **OMNI_MODELOPT})
         records = (build_llmcompressor(args.base, root, args.only or list(table), args.calibration)
                    if args.step == "llmcompressor" else builder(args.base, root, args.only or list(table)))
         if args.records:
@@ -442,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         records = build_omni(base, root, args.only or list(OMNI_VARIANTS))
         write_omni_provenance(root, records)
         print(f"omni panel: {len(records)} checkpoints, {sum(r['bytes'] for r in records) / 1e6:.1f} MB in {root}")
+        return 0
+    if args.step == "recipes":
+        write_provenance(root, build_recipes(root, args.seed, args.only))
         return 0
     base = root / "base-bf16"
     records = [build_base(base, args.seed)]

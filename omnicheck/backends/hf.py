@@ -67,6 +67,10 @@ class HFBackend:
         else:
             self.model = self._from_pretrained(auto_class, torch_dtype)
             self.load_info = {}
+            if self.card.kv_cache:  # transformers leaves a quantized KV cache in the model dtype: emulate it
+                from omnicheck.formats import kvcache
+
+                self.load_info = kvcache.attach(self.model, self.card, kvcache.kv_scale_tensors(self.path, self.card))
         self.model.to(self.device).eval()
         self.generator = text_generator(self.model)
         if self.generator is not self.model:
@@ -95,7 +99,7 @@ class HFBackend:
                 "check that this transformers version supports the architecture and quantization format "
                 "(run `omnicheck inspect PATH`)",
             ) from None
-        _refuse_bad_load(self.path, info)
+        _refuse_bad_load(self.path, info, stored_elsewhere=set(self.card.kv_scale_tensors))
         return model
 
     # --- capability ---
@@ -280,10 +284,11 @@ def _has(config: dict[str, Any], key: str) -> bool:
     return bool(thinker.get(key))
 
 
-def _refuse_bad_load(path: Path, info: dict[str, Any]) -> None:
-    """A load with missing or unexpected keys runs on random weights: never let it through silently."""
+def _refuse_bad_load(path: Path, info: dict[str, Any], stored_elsewhere: set[str] = frozenset()) -> None:
+    """A load with missing or unexpected keys runs on random weights: never let it through silently.
+    stored_elsewhere: keys omnicheck reads itself (KV-cache scales), expected to be unexpected to transformers."""
     missing = [k for k in info.get("missing_keys", []) if not k.endswith(("inv_freq", "position_ids"))]
-    unexpected = list(info.get("unexpected_keys", []))
+    unexpected = [k for k in info.get("unexpected_keys", []) if k not in stored_elsewhere]
     mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
     problems = []
     if missing:

@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.formats.groups import GROUPS, group_of, is_media_group, modality_of
+from omnicheck.formats.groups import GROUPS, classify, is_media_group, tower_part
 from omnicheck.formats.headers import TensorInfo, read_metadata, read_tensor_table, weight_files
+from omnicheck.formats.stored_layout import (
+    FUSED_EXPERTS,
+    fp8_group,
+    fp8_scale_words,
+    logical_numel,
+    kv_scale_facts,
+)
 
 Severity = Literal["error", "warning", "info"]
 _UNQUANTIZED_BITS = {"F32": 32, "BF16": 16, "F16": 16, "F64": 64}
@@ -40,11 +47,14 @@ class WeightQuant:
     quantized: bool
     group_size: int | None = None
     scales: str = ""  # in words: how the scales are stored
+    block: tuple[int, int] | None = None  # 2-D weight blocks (rows x columns) sharing one scale
 
     def label(self) -> str:
         if not self.quantized:
             return f"{self.format} (unquantized)"
         group = f", group {self.group_size}" if self.group_size else ""
+        if self.block:
+            group = f", block {self.block[0]}x{self.block[1]}"
         return f"{self.format}{group}: {self.scales}" if self.scales else f"{self.format}{group}"
 
 
@@ -86,6 +96,8 @@ class ModuleFacts:
     weight: WeightQuant
     activation: ActQuant | None = None
     runtime_name: str | None = None  # filled in when run-time names are known
+    parameters: int = 0  # weight elements as the model uses them (unpacked)
+    experts: int | None = None  # a fused 3-D expert tensor: how many experts it holds
 
 
 @dataclass
@@ -97,6 +109,7 @@ class QuantCard:
     modules: list[ModuleFacts]
     producer: dict[str, Any] = field(default_factory=dict)
     kv_cache: dict[str, Any] | None = None
+    kv_scale_tensors: list[str] = field(default_factory=list)  # stored k_scale / v_scale tensors, by name
     calibration: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # the quantization config as stored
@@ -106,6 +119,7 @@ class QuantCard:
     runtime_names: dict[str, str] | None = None  # run-time module name -> class name, from a meta-device build
     notes: list[str] = field(default_factory=list)
     config_json: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json itself, not reported
+    tensors: dict[str, TensorInfo] = field(default_factory=dict, repr=False)  # the stored tensors, by name
 
     # --- derived facts ---
 
@@ -161,12 +175,25 @@ class QuantCard:
             out[group] = {
                 "modules": len(members),
                 "quantized_modules": len(quantized),
+                "parameters": sum(m.parameters for m in members),
+                "quantized_parameters": sum(m.parameters for m in quantized),
                 "weight": weights,
                 "weight_bits": min((m.weight.bits for m in quantized), default=None),
                 "activation": _count_labels(a.label() for a in acts) if acts else None,
                 "activation_quantized_modules": len(acts),
                 "names": [m.runtime_name or m.name for m in members[:4]],
             }
+            fused = [m for m in members if m.experts]
+            if fused:  # 3-D tensors holding every expert of a layer: count experts, not tensors
+                out[group]["fused_expert_tensors"] = len(fused)
+                out[group]["experts_per_layer"] = max(m.experts or 0 for m in fused)
+            if group.endswith("_tower"):
+                parts: dict[str, list[int]] = {}
+                for m in members:
+                    counts = parts.setdefault(tower_part(m.name), [0, 0])
+                    counts[0] += 1
+                    counts[1] += m.weight.quantized
+                out[group]["parts"] = {p: {"modules": n, "quantized_modules": q} for p, (n, q) in parts.items()}
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -252,6 +279,16 @@ def read_card(path: Path) -> QuantCard:
         card = _describe_other(path, config, qcfg, modules_by_name, table)
     card.sources = sources
     card.config_json = config
+    card.tensors = table
+    for fact in card.modules:
+        params = modules_by_name.get(fact.name) or {}
+        fact.parameters = logical_numel(params, fact.weight.bits)
+        main = params.get("weight_packed") or params.get("weight")
+        if main is not None and len(main.shape) == 3:
+            fact.experts = main.shape[0]
+    if card.kv_cache is not None:
+        card.kv_scale_tensors = sorted(n for n in table if n.endswith((".k_scale", ".v_scale")))
+        card.kv_cache = {**card.kv_cache, **kv_scale_facts(card.kv_scale_tensors)}
     card.lm_head_tied = _tied(config) and not any(m.group == "lm_head" for m in card.modules)
     card.calibration = read_calibration(recipe_file)
     if not card.producer.get("version"):
@@ -276,12 +313,15 @@ def _tied(config: dict[str, Any]) -> bool:
 
 
 def _modules_from_table(table: dict[str, TensorInfo]) -> dict[str, dict[str, TensorInfo]]:
-    """module name -> {parameter name: tensor}, for modules that hold a 2-D weight (linear or embedding)."""
+    """module name -> {parameter name: tensor}, for modules that hold a 2-D weight (linear or embedding), plus one
+    entry per fused 3-D expert tensor (`...experts.gate_up_proj` [experts, out, in]) with that tensor as its weight."""
     params: dict[str, dict[str, TensorInfo]] = {}
+    out = {}
     for name, info in table.items():
         module, _, param = name.rpartition(".")
         params.setdefault(module, {})[param] = info
-    out = {}
+        if len(info.shape) == 3 and FUSED_EXPERTS.search(name):
+            out[name] = {"weight": info}
     for module, members in params.items():
         weight = members.get("weight_packed") or members.get("weight")
         if weight is not None and len(weight.shape) == 2:
@@ -302,7 +342,7 @@ def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) ->
         second = "weight_global_scale" if "weight_global_scale" in params else "weight_scale_2"
         return WeightQuant("nvfp4", 4, True, group, f"e2m1 packed, fp8 e4m3 scale per {group}, fp32 {second}")
     if main.dtype == "F8_E4M3":
-        return WeightQuant("fp8", 8, True, _fp8_group(main, scale), _fp8_scale_words(main, scale))
+        return WeightQuant("fp8", 8, True, fp8_group(main, scale), fp8_scale_words(main, scale))
     if packed is not None and packed.dtype == "I32":
         bits = int_bits or 4
         group = None
@@ -315,28 +355,9 @@ def stored_weight(params: dict[str, TensorInfo], int_bits: int | None = None) ->
     return WeightQuant(main.dtype.lower(), bits, False)
 
 
-def _fp8_group(weight: TensorInfo, scale: TensorInfo | None) -> int | None:
-    if scale is None or len(scale.shape) != 2 or scale.shape[1] == 1:
-        return None
-    return -(-weight.shape[1] // scale.shape[1])
-
-
-def _fp8_scale_words(weight: TensorInfo, scale: TensorInfo | None) -> str:
-    if scale is None:
-        return "no stored scale"
-    if scale.numel == 1:
-        return "per-tensor scale"
-    if len(scale.shape) == 2 and scale.shape[1] == 1:
-        return "per-channel scales"
-    if len(scale.shape) == 2:
-        rows = -(-weight.shape[0] // scale.shape[0])
-        cols = -(-weight.shape[1] // scale.shape[1])
-        return f"per-block {rows}x{cols} scales"
-    return f"scales of shape {list(scale.shape)}"
-
-
 def module_facts(name: str, weight: WeightQuant, activation: ActQuant | None) -> ModuleFacts:
-    return ModuleFacts(name=name, group=group_of(name), modality=modality_of(name), weight=weight, activation=activation)
+    group, modality = classify(name)
+    return ModuleFacts(name=name, group=group, modality=modality, weight=weight, activation=activation)
 
 
 def _describe_other(path, config, qcfg, modules_by_name, table) -> QuantCard:

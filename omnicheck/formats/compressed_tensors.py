@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def scheme_name(weights: dict[str, Any] | None, inputs: dict[str, Any] | None) -
             return "MXFP4" if inputs else "MXFP4A16"
     if wtype == "float" and bits == 8:
         if strategy == "block":
-            return "FP8_BLOCK"
+            return "FP8_BLOCK" if inputs else "FP8_BLOCK_A16"
         if inputs and inputs.get("dynamic") is True:
             return "FP8_DYNAMIC"
         return "FP8" if inputs else "FP8A16"
@@ -78,6 +79,10 @@ def describe(path: Path, config: dict[str, Any], qcfg: dict[str, Any], modules_b
         group = group_for(name, groups)
         int_bits = (group or {}).get("weights", {}).get("num_bits") if group else None
         weight = stored_weight(params, int_bits)
+        block = ((group or {}).get("weights") or {}).get("block_structure")
+        if weight.quantized and block and (group or {}).get("weights", {}).get("strategy") == "block":
+            weight = dataclasses.replace(weight, block=(int(block[0]), int(block[1])), group_size=None,
+                                         scales=f"per-block {block[0]}x{block[1]} scales")
         activation = activation_of(group.get("input_activations"), params) if (group and weight.quantized) else None
         modules.append(module_facts(name, weight, activation))
     names = sorted({scheme_name(g.get("weights"), g.get("input_activations")) for g in groups.values()})

@@ -23,12 +23,23 @@ def _activation_words(card: "QuantCard") -> str:
     return f"{what}; on {len(acts)} of {len(linear)} linear layers ({card.scope})"
 
 
+def _kv_words(card: "QuantCard") -> str:
+    if not card.kv_cache:
+        return "not quantized (model dtype)"
+    from omnicheck.formats.kvcache import emulated
+
+    fmt = card.kv_cache.get("format")
+    if not emulated(card):
+        return f"{fmt} in deployment; not emulated in-process (KV cache in the model dtype)"
+    how = ("the stored per-layer k_scale / v_scale" if card.kv_scale_tensors
+           else "a per-tensor scale computed per call (no scales stored)")
+    return f"emulated by omnicheck ({fmt} e4m3: K and V quantized and dequantized with {how} before every attention)"
+
+
 def execution_path(card: "QuantCard") -> dict[str, str]:
     quantized = card.quantized_modules
     fmt = quantized[0].weight.format.upper() if quantized else ""
-    kv = "not quantized (model dtype)"
-    if card.kv_cache:
-        kv = f"{card.kv_cache.get('format')} in deployment; not emulated in-process (KV cache in the model dtype)"
+    kv = _kv_words(card)
     if card.format == "unquantized" or not quantized:
         dtype = card.modules[0].weight.format if card.modules else "unknown"
         return {"weights": f"native {dtype} (unquantized)", "activations": "not quantized", "kv_cache": kv}
@@ -40,10 +51,16 @@ def execution_path(card: "QuantCard") -> dict[str, str]:
             acts = f"not quantized (weight-only {card.scheme})"
         return {"weights": weights, "activations": acts, "kv_cache": kv}
     if card.format == "modelopt":
+        block = quantized[0].weight.block
         if fmt == "NVFP4":
             weights = "emulated by omnicheck (ModelOpt NVFP4: e2m1 x FP8 block scales x weight_scale_2, dequantized at load)"
+        elif block:
+            weights = (f"emulated by omnicheck (ModelOpt {fmt} per-block {block[0]}x{block[1]}: dequantized at load with "
+                       "the stored block scales)")
         else:
             weights = f"emulated by omnicheck (ModelOpt {fmt}: dequantized at load with the stored scales)"
+        if any(m.group == "moe_experts" and m.weight.quantized and not m.experts for m in card.modules):
+            weights = weights[:-1] + "; per-expert exports re-fused into the model's 3-D expert tensors)"
         if card.activation_quantized:
             acts = f"fake-quantized by omnicheck ({_activation_words(card)}, stored input_scale)"
         else:

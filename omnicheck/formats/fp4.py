@@ -105,9 +105,12 @@ def fake_quantize_nvfp4(x: "torch.Tensor", s2: "torch.Tensor | float", block: in
 
 
 def dequantize_fp8(weight: "torch.Tensor", scale: "torch.Tensor") -> "torch.Tensor":
-    """FP8 weight with a per-tensor, per-channel [out, 1] or per-block [out/b, in/b] scale -> float32."""
+    """FP8 weight with a per-tensor, per-channel [out, 1] or per-block [out/b, in/b] (or [out/b, 1, in/b, 1]) scale
+    -> float32."""
     w = weight.float()
     s = scale.float()
+    if s.ndim == 4 and s.shape[1] == s.shape[3] == 1:  # ModelOpt FP8_PB_WO: the blocked amax's [rb, 1, cb, 1]
+        s = s.reshape(s.shape[0], s.shape[2])
     if s.numel() == 1 or (s.ndim == 2 and s.shape[1] == 1 and s.shape[0] == w.shape[0]):
         return w * s.reshape(-1, 1) if s.numel() > 1 else w * s.reshape(())
     if s.ndim == 2:
@@ -122,6 +125,12 @@ def fake_quantize_fp8_static(x: "torch.Tensor", scale: "torch.Tensor | float") -
     """Per-tensor static FP8 e4m3 activation quantization with a stored scale, and back."""
     s = _as_float(scale, x)
     return (round_to_e4m3(x.float() / s) * s).to(x.dtype)
+
+
+def fake_quantize_fp8_dynamic(x: "torch.Tensor") -> "torch.Tensor":
+    """Dynamic per-tensor FP8 e4m3 (the scale is the whole tensor's amax / 448), and back."""
+    scale = x.detach().float().abs().amax() / E4M3_MAX
+    return x if float(scale) == 0 else fake_quantize_fp8_static(x, scale)
 
 
 def fake_quantize_fp8_per_token(x: "torch.Tensor") -> "torch.Tensor":

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from omnicheck.checkpoint import read_raw_header
+from omnicheck.checkpoint import read_raw_header, read_raw_header_and_data_start
 from omnicheck.errors import ModelLoadError
 
 # Bits per element of the dtypes safetensors names.
@@ -23,6 +23,7 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     file: str
+    data_start: int = -1  # byte offset of the tensor's data in its file (for reading a few small tensors directly)
 
     @property
     def numel(self) -> int:
@@ -50,9 +51,11 @@ def weight_files(folder: Path) -> list[Path]:
 
 def read_header(file: Path) -> dict[str, TensorInfo]:
     """One file's tensor table from its JSON header (the first 8 + N bytes only)."""
+    header, data_start = read_raw_header_and_data_start(file)
+    file_name = file.name
     return {
-        name: TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name)
-        for name, entry in read_raw_header(file).items()
+        name: TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file_name, data_start + entry["data_offsets"][0])
+        for name, entry in header.items()
         if name != "__metadata__"
     }
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 from omnicheck.formats.card import Lint, ModuleFacts, QuantCard
 from omnicheck.formats.compressed_tensors import group_for, target_matches
+from omnicheck.formats.experts import UNFUSED_EXPERT
 from omnicheck.formats.groups import is_media_group
 
 RuntimeInfo = tuple[dict[str, str], Callable[[str], str]]
@@ -76,6 +77,115 @@ def uncalibrated_lints(card: QuantCard) -> list[Lint]:
         "omnicheck runs them weight-only and a deployment runtime has no calibrated range for their inputs",
         tuple(m.runtime_name or m.name for m in missing),
     )]
+
+
+def uncalibrated_scale_lints(card: QuantCard) -> list[Lint]:
+    """Stored activation and KV-cache scales that calibration never set (zero, NaN): those modules cannot work."""
+    from omnicheck.formats.stored_scales import median, read_scalars, unusable
+
+    wanted = {f"{m.name}.{m.activation.stored_scale}": m for m in card.modules
+              if m.activation is not None and m.activation.stored_scale}
+    kv = list(card.kv_scale_tensors) if card.kv_cache else []
+    if not wanted and not kv:
+        return []
+    values = read_scalars(card.path, [card.tensors[n] for n in [*wanted, *kv] if n in card.tensors])
+    lints = []
+    peers = median([v for n in wanted for v in values.get(n, [])])
+    bad = [(wanted[n], why) for n in wanted if (why := unusable(values.get(n, [1.0]), peers))]
+    if bad:
+        media = any(is_media_group(m.group) for m, _ in bad)
+        scale = bad[0][0].activation.stored_scale
+        lints.append(Lint(
+            "error", "activation-scale-uncalibrated",
+            f"{len(bad)} activation-quantized module(s) store {scale} = {bad[0][1]}: {_names([m for m, _ in bad])}; "
+            "calibration never reached them"
+            + (" (a text-only calibration never passes image/audio through media modules)" if media else "")
+            + ", so their inputs quantize to nothing or NaN -- fix: calibrate with samples that reach these modules "
+            "(images/audio for media modules), or add them to the ignore list",
+            tuple(m.runtime_name or m.name for m, _ in bad),
+        ))
+    kv_peers = median([v for n in kv for v in values.get(n, [])])
+    bad_kv = [n for n in kv if unusable(values.get(n, [1.0]), kv_peers)]
+    if bad_kv:
+        lints.append(Lint(
+            "error", "kv-scale-uncalibrated",
+            f"{len(bad_kv)} KV-cache scale(s) cannot come from calibration ({unusable(values[bad_kv[0]], kv_peers)}): "
+            f"{', '.join(bad_kv[:4])}; calibration never reached "
+            "those attention layers -- fix: recalibrate the KV cache (or drop kv_cache_scheme)",
+            tuple(bad_kv),
+        ))
+    return lints
+
+
+def ignore_gap_lints(card: QuantCard) -> list[Lint]:
+    """The ignore list protects some modules of a modality and leaves another quantized: the author meant to keep
+    that modality unquantized (the 12B write-up's ['lm_head', 're:.*embedding_projection.*'] leaves the vision
+    patch_dense, the first layer every image passes through, quantized)."""
+    lints = []
+    ignored = [m for m in card.modules if not m.weight.quantized and is_media_group(m.group)
+               and any(_ignores(entry, m) for entry in card.ignore)]
+    for modality in sorted({m.modality for m in ignored}):
+        missed = [m for m in card.quantized_modules if is_media_group(m.group) and m.modality == modality]
+        if not missed:
+            continue
+        kept = [m for m in ignored if m.modality == modality]
+        last = (missed[0].runtime_name or missed[0].name).rsplit(".", 1)[-1]
+        lints.append(Lint(
+            "warning", "ignore-misses-media-module",
+            f"the ignore list keeps {modality} modules unquantized ({_names(kept)}) but not {_names(missed)}, which "
+            f"{'is' if len(missed) == 1 else 'are'} quantized ({missed[0].weight.format}); every {modality} input "
+            f"passes through {'it' if len(missed) == 1 else 'them'} -- fix: add 're:.*{last}.*' (or the whole "
+            f"{modality} branch) to the ignore list",
+            tuple(m.runtime_name or m.name for m in missed),
+        ))
+    return lints
+
+
+def _ignores(entry: str, module: ModuleFacts) -> bool:
+    names = {module.name, module.runtime_name or module.name}
+    if entry.startswith("re:") or "*" not in entry:
+        return any(target_matches(entry, n, None) for n in names)
+    return any(fnmatch.fnmatch(n, entry) for n in names)
+
+
+def unplaced_lints(card: QuantCard, runtime: RuntimeInfo | None) -> list[Lint]:
+    """Quantized tensors whose module does not exist at run time, with the cause where it can be told."""
+    if runtime is None:
+        return []
+    names, _ = runtime
+    unplaced = [m for m in card.quantized_modules if (m.runtime_name or m.name) not in names and not m.experts]
+    experts = [m for m in unplaced if (hit := UNFUSED_EXPERT.match(m.runtime_name or m.name))
+               and hit["experts"] in names]
+    fused_ids = {id(m) for m in experts}
+    others = [m for m in unplaced if id(m) not in fused_ids]
+    lints = []
+    if experts:
+        layers = sorted({UNFUSED_EXPERT.match(m.runtime_name or m.name)["experts"] for m in experts})
+        fused = f"{names[layers[0]]} holds each layer's experts as fused 3-D tensors (gate_up_proj, down_proj)"
+        if card.format == "modelopt":
+            lints.append(Lint(
+                "info", "experts-unfused-refused-at-load",
+                f"{len(experts)} quantized tensors are stored per expert ({experts[0].name}, ...), unfused; at run time "
+                f"{fused}; omnicheck dequantizes each expert and re-fuses them into those tensors at load, with "
+                "activation quantization emulated inside the experts", tuple(layers),
+            ))
+        else:
+            lints.append(Lint(
+                "error", "experts-unfused",
+                f"{len(experts)} quantized tensors are stored per expert ({experts[0].name}, ...), unfused, but at run "
+                f"time {fused}: transformers has no place for them and the experts would run on RANDOM weights -- "
+                "fix: export the experts fused (as the model's own state dict names them), or load with a runtime "
+                "that reads per-expert weights", tuple(layers),
+            ))
+    if others:
+        lints.append(Lint(
+            "error", "quantized-tensor-without-module",
+            f"{len(others)} quantized tensor(s) match no module of {card.model_type} at run time: {_names(others)}; "
+            "they would be dropped and their modules left RANDOM -- fix: check that config.json is the one the "
+            "checkpoint was exported with (layer counts, model_type) and re-export with the model's own module names",
+            tuple(m.name for m in others),
+        ))
+    return lints
 
 
 def media_weight_lints(card: QuantCard) -> list[Lint]:
@@ -188,9 +298,17 @@ def deployment_lints(card: QuantCard) -> list[Lint]:
 def info_lints(card: QuantCard, runtime: RuntimeInfo | None, checked: bool) -> list[Lint]:
     lints = []
     if card.kv_cache:
-        lints.append(Lint("info", "kv-cache-not-emulated",
-                          f"KV cache is quantized in deployment ({card.kv_cache.get('format')}); omnicheck's in-process "
-                          "run keeps it in the model dtype"))
+        from omnicheck.formats.kvcache import emulated
+
+        if emulated(card):
+            lints.append(Lint("info", "kv-cache-emulated",
+                              f"KV cache is quantized in deployment ({card.kv_cache.get('format')}, "
+                              f"{card.kv_cache.get('scales')}); omnicheck quantizes and dequantizes K and V the same "
+                              "way before every attention, so damage done by the KV format shows in the verdicts"))
+        else:
+            lints.append(Lint("info", "kv-cache-not-emulated",
+                              f"KV cache is quantized in deployment ({card.kv_cache.get('format')}); omnicheck's "
+                              "in-process run keeps it in the model dtype"))
     if card.format == "modelopt":
         lints.append(Lint("info", "modelopt-emulated",
                           "transformers cannot load ModelOpt checkpoints; omnicheck dequantizes the weights and "
@@ -212,9 +330,12 @@ def lint_card(card: QuantCard, runtime: RuntimeInfo | None, checked: bool = True
     return (
         ignore
         + load_mismatch_lints(card, runtime, already)
+        + unplaced_lints(card, runtime)
         + deployment_lints(card)
         + media_weight_lints(card)
+        + ignore_gap_lints(card)
         + activation_lints(card)
         + uncalibrated_lints(card)
+        + uncalibrated_scale_lints(card)
         + info_lints(card, runtime, checked)
     )

@@ -9,16 +9,38 @@ input in every forward with the stored input_scale, as an FP4 GEMM would see it.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 from omnicheck.checkpoint import load_processor, model_class
 from omnicheck.errors import ModelLoadError
 from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, module_facts, stored_weight
+from omnicheck.formats.stored_layout import fp8_scale_grid
 
 WEIGHT_ONLY_ALGOS = ("W4A16_NVFP4", "FP8_PB_WO", "W4A16_AWQ", "W4A8_AWQ", "NVFP4_WO")
 _QUANT_PARAMS = ("weight_scale", "weight_scale_2", "input_scale", "pre_quant_scale", "k_scale", "v_scale",
                  "k_bmm_quantizer._amax", "v_bmm_quantizer._amax")
+
+
+FP8_BLOCK_ALGOS = ("FP8_PB_WO", "FP8_PB_REAL")
+FP8_DEFAULT_BLOCK = 128  # ModelOpt's FP8_2D_BLOCKWISE preset; the export does not record the block size
+
+
+def fp8_block_size(modules_by_name) -> tuple[int, int]:
+    """The 2-D block of an FP8 per-block export, read off the scale grids (a weight spanning one block has a scalar
+    scale, which tells nothing); ModelOpt's preset size where no weight spans more than one block."""
+    rows, cols = set(), set()
+    for params in modules_by_name.values():
+        weight, grid = params.get("weight"), fp8_scale_grid(params.get("weight_scale"))
+        if weight is None or grid is None or weight.dtype != "F8_E4M3":
+            continue
+        if grid[0] > 1:
+            rows.add(-(-weight.shape[0] // grid[0]))
+        if grid[1] > 1:
+            cols.add(-(-weight.shape[1] // grid[1]))
+    return (max(rows, default=FP8_DEFAULT_BLOCK), max(cols, default=FP8_DEFAULT_BLOCK))
 
 
 def quant_section(hf_quant: dict[str, Any], qcfg: dict[str, Any]) -> dict[str, Any]:
@@ -45,16 +67,20 @@ def activation_of(algo: str, weight_format: str, params: dict[str, Any]) -> ActQ
 def describe(path: Path, config: dict[str, Any], hf_quant: dict[str, Any], qcfg: dict[str, Any], modules_by_name,
              table) -> QuantCard:
     section = quant_section(hf_quant, qcfg)
-    algo = str(section.get("quant_algo") or "UNKNOWN")
+    algo = str(section.get("quant_algo") or "UNKNOWN").upper()
     layer_algos = section.get("quantized_layers") or {}
+    block = fp8_block_size(modules_by_name) if algo in FP8_BLOCK_ALGOS else None
     modules: list[ModuleFacts] = []
     for name, params in modules_by_name.items():
         weight = stored_weight(params)
-        layer_algo = str((layer_algos.get(name) or {}).get("quant_algo", algo))
+        layer_algo = str((layer_algos.get(name) or {}).get("quant_algo", algo)).upper()
+        if block and weight.format == "fp8":
+            weight = dataclasses.replace(weight, block=block, group_size=None,
+                                         scales=f"per-block {block[0]}x{block[1]} scales")
         activation = activation_of(layer_algo, weight.format, params) if weight.quantized else None
         modules.append(module_facts(name, weight, activation))
     kv_algo = section.get("kv_cache_quant_algo")
-    kv_cache = {"format": str(kv_algo), "bits": 8 if "FP8" in str(kv_algo).upper() else None} if kv_algo else None
+    kv_cache = {"format": str(kv_algo).upper(), "bits": 8 if "FP8" in str(kv_algo).upper() else None} if kv_algo else None
     producer = dict(hf_quant.get("producer") or {"name": "modelopt"})
     return QuantCard(
         path=path,
@@ -166,45 +192,18 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
             for key in handle.keys():
                 stored[key] = handle.get_tensor(key)
 
-    modules = dict(model.named_modules())
-    consumed: set[str] = set()
-    emulated: dict[str, str] = {}
-    kv_scales: list[str] = []
-    for name, fact in facts.items():
-        if not fact.weight.quantized:
-            continue
-        runtime = rename(name + ".weight").rsplit(".", 1)[0]
-        target = modules.get(runtime)
-        if not isinstance(target, torch.nn.Linear):
-            raise ModelLoadError(
-                f"{path}: quantized tensor {name}.weight has no Linear {runtime!r} in {type(model).__name__}",
-                "check that config.json matches the exported weights (re-export with the same transformers model)",
-            )
-        params = {p: stored[f"{name}.{p}"] for p in ("weight", "weight_scale", "weight_scale_2", "input_scale", "bias")
-                  if f"{name}.{p}" in stored}
-        consumed.update(f"{name}.{p}" for p in params)
-        weight = dequantize_module(params, fact.weight.format).to(torch_dtype)
-        if tuple(weight.shape) != (target.out_features, target.in_features):
-            raise ModelLoadError(
-                f"{path}: {name} dequantizes to {tuple(weight.shape)} but {runtime} is "
-                f"{(target.out_features, target.in_features)}",
-                "re-export the checkpoint",
-            )
-        act = fact.activation.format if fact.activation else None
-        bias = params.get("bias")
-        layer = make_emulated_linear(weight, None if bias is None else bias.to(torch_dtype), act,
-                                     params.get("input_scale"))
-        parent_name, _, child = runtime.rpartition(".")
-        setattr(modules[parent_name] if parent_name else model, child, layer)
-        emulated[runtime] = f"{fact.weight.format} weights, {act or 'unquantized'} activations"
-
+    consumed, emulated = _place_quantized(model, facts, stored, rename, torch_dtype, path)
+    kv_scales: dict[str, Any] = {}
+    unused: list[str] = []
     plain: dict[str, Any] = {}
     for key, tensor in stored.items():
         if key in consumed:
             continue
+        if key in card.kv_scale_tensors:
+            kv_scales[key] = tensor
+            continue
         if key.rsplit(".", 1)[-1] in _QUANT_PARAMS or "_quantizer." in key:
-            kv_scales.append(key)  # KV-cache and other scales with no in-process use
-            consumed.add(key)
+            unused.append(key)  # scales with no in-process use (pre_quant_scale of an unquantized module, ...)
             continue
         plain[rename(key)] = tensor
     result = model.load_state_dict(plain, strict=False)
@@ -222,9 +221,84 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
         )
     if getattr(model.config, "tie_word_embeddings", False) or _text_tied(model.config):
         model.tie_weights()
+    from omnicheck.formats import kvcache
+
+    kv = kvcache.attach(model, card, kv_scales, rename)
     model.to(device)
-    info = {"emulated_modules": emulated, "unused_scales": kv_scales, "dtype": str(torch_dtype).replace("torch.", "")}
+    info = {"emulated_modules": emulated, "unused_scales": unused, "dtype": str(torch_dtype).replace("torch.", ""), **kv}
     return model, info
+
+
+def _place_quantized(model, facts, stored, rename, dtype, path) -> tuple[set[str], dict[str, str]]:
+    """Put every quantized module's dequantized weights into the model: an EmulatedQuantLinear per Linear, and
+    per-expert exports re-fused into their experts module. Returns (stored keys used, run-time name -> what runs)."""
+    import torch
+
+    from omnicheck.formats.experts import UNFUSED_EXPERT, is_fused_experts, refuse
+
+    modules = dict(model.named_modules())
+    consumed: set[str] = set()
+    emulated: dict[str, str] = {}
+    experts: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
+    formats: dict[str, tuple[str, str | None]] = {}
+    for name, fact in facts.items():
+        if not fact.weight.quantized:
+            continue
+        runtime = rename(name + ".weight").rsplit(".", 1)[0]
+        target = modules.get(runtime)
+        params = {p: stored[f"{name}.{p}"] for p in ("weight", "weight_scale", "weight_scale_2", "input_scale", "bias")
+                  if f"{name}.{p}" in stored}
+        consumed.update(f"{name}.{p}" for p in params)
+        act = fact.activation.format if fact.activation else None
+        hit = UNFUSED_EXPERT.match(runtime)
+        if not isinstance(target, torch.nn.Linear) and hit and is_fused_experts(modules.get(hit["experts"])):
+            experts.setdefault(hit["experts"], {}).setdefault(int(hit["index"]), {})[hit["proj"]] = params
+            formats.setdefault(hit["experts"], (fact.weight.format, act))
+            continue
+        if not isinstance(target, torch.nn.Linear):
+            raise ModelLoadError(f"{path}: {_unplaced_cause(name, runtime, target, model)}",
+                                 "check that config.json is the one the checkpoint was exported with (layer counts, "
+                                 "model_type, num_experts); `omnicheck inspect PATH` lists every unplaced tensor")
+        weight = dequantize_module(params, fact.weight.format).to(dtype)
+        if tuple(weight.shape) != (target.out_features, target.in_features):
+            raise ModelLoadError(
+                f"{path}: {name} dequantizes to {tuple(weight.shape)} but {runtime} is "
+                f"{(target.out_features, target.in_features)}",
+                "check that config.json is the one the checkpoint was exported with (hidden and intermediate sizes)",
+            )
+        bias = params.get("bias")
+        _replace(model, modules, runtime, make_emulated_linear(weight, None if bias is None else bias.to(dtype), act,
+                                                               params.get("input_scale")))
+        emulated[runtime] = f"{fact.weight.format} weights, {act or 'unquantized'} activations"
+    for name, per_expert in experts.items():
+        fmt, act = formats[name]
+        layer = refuse(modules[name], per_expert, lambda p, f=fmt: dequantize_module(p, f), dtype, act, str(path))
+        _replace(model, modules, name, layer)
+        emulated[name] = f"{layer.num_experts} experts re-fused from per-expert {fmt} exports, {act or 'unquantized'} activations"
+    return consumed, emulated
+
+
+def _replace(model, modules, name: str, layer) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(modules[parent_name] if parent_name else model, child, layer)
+
+
+def _unplaced_cause(name: str, runtime: str, target, model) -> str:
+    """Why a quantized tensor has no Linear to go to, in words."""
+    from omnicheck.formats.experts import UNFUSED_EXPERT
+
+    where = f"quantized tensor {name}.weight"
+    if target is not None:
+        return f"{where}: {runtime} is a {type(target).__name__} in {type(model).__name__}, not a Linear"
+    hit = UNFUSED_EXPERT.match(runtime)
+    if hit:
+        return (f"{where} is one expert of an unfused MoE export, but {type(model).__name__} has no fused experts "
+                f"module {hit['experts']!r} (gate_up_proj / down_proj) to re-fuse it into")
+    layer = re.search(r"\.layers\.(\d+)\.", runtime)
+    count = getattr(getattr(model.config, "text_config", model.config), "num_hidden_layers", None)
+    if layer and count is not None and int(layer.group(1)) >= count:
+        return f"{where} belongs to layer {layer.group(1)} but config.json declares {count} layers"
+    return f"{where} matches no module of {type(model).__name__} (no {runtime!r} at run time)"
 
 
 def load_modelopt(path: Path | str, device: str = "cpu", dtype: str | None = None):

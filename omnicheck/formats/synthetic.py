@@ -99,9 +99,15 @@ def write_header_only_checkpoint(out: Path, scheme: str = "bf16", shard_bytes: i
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config_json(scheme, layout), indent=1))
+    return write_sparse_shards(out, tensor_layout(scheme, layout), shard_bytes)
+
+
+def write_sparse_shards(out: Path, tensors: dict[str, tuple[str, list[int]]], shard_bytes: int = 5_000_000_000) -> int:
+    """Safetensors shards holding real headers for `tensors` (name -> (dtype, shape)), their data regions sparse,
+    and the index; returns the declared total of tensor bytes."""
     shards: list[dict[str, tuple[str, list[int]]]] = [{}]
     size = 0
-    for name, (dtype, shape) in tensor_layout(scheme, layout).items():
+    for name, (dtype, shape) in tensors.items():
         nbytes = _BYTES[dtype] * _prod(shape)
         if size and size + nbytes > shard_bytes:
             shards.append({})

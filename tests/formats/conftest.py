@@ -11,18 +11,22 @@ CT_VARIANTS = ["ct-nvfp4a16", "ct-nvfp4-textcal", "ct-fp8-dynamic", "ct-nvfp4-ml
                "ct-nvfp4a16-ignore-mismatch"]
 MO_VARIANTS = ["mo-nvfp4", "mo-nvfp4-mlp", "mo-w4a16-nvfp4", "mo-fp8"]
 ALL_VARIANTS = ["base-bf16", *CT_VARIANTS, *MO_VARIANTS]
+# issue 14's recipes (`scripts/build_quant_panel.py recipes`): their gemma4 bases and one checkpoint per recipe
+RECIPE_BASES = ["gemma4-e4b-bf16", "gemma4-moe-bf16"]
+RECIPE_VARIANTS = ["ct-12b-nvfp4a16-writeup", "ct-12b-nvfp4-writeup-textcal", "ct-e4b-nvfp4a16", "ct-e4b-fp8-block-fp8kv",
+                   "mo-nvfp4-mlp-fp8kv", "mo-e4b-fp8-pb-wo", "mo-moe-nvfp4"]
 
 
 @pytest.fixture(scope="session")
 def panel() -> Path:
-    missing = [name for name in ALL_VARIANTS if not (PANEL / name / "config.json").exists()]
+    missing = [name for name in ALL_VARIANTS + RECIPE_BASES + RECIPE_VARIANTS if not (PANEL / name / "config.json").exists()]
     assert not missing, f"panel checkpoints missing: {missing} (rebuild with scripts/build_quant_panel.py all)"
     return PANEL
 
 
 @pytest.fixture(scope="session")
 def cards(panel):
-    """Every panel checkpoint's card, run-time names checked (one meta build, cached)."""
+    """Every panel checkpoint's card, run-time names checked (one meta build per architecture, cached)."""
     from omnicheck.formats import inspect_checkpoint
 
-    return {name: inspect_checkpoint(panel / name) for name in ALL_VARIANTS}
+    return {name: inspect_checkpoint(panel / name) for name in ALL_VARIANTS + RECIPE_BASES + RECIPE_VARIANTS}
