@@ -78,9 +78,10 @@ class LocalVLLMServer:
         env: dict[str, str] | None = None,
         start_timeout: float = 300.0,
         check_first_answer: bool = True,
+        port: int | None = None,
     ):
         self.model_dir = Path(model_dir)
-        self.port = free_port()
+        self.port = port or free_port()  # chosen by the caller when a client is told the URL before the start
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = Path(log_path)
         command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
