@@ -140,7 +140,9 @@ def engine_lines(block: Mapping[str, Any] | None) -> list[str]:
     """The engines block in words, for the terminal and the report: empty when every variant ran on one engine."""
     if not block or not block.get("cross_engine"):
         return []
-    others = {label: names for label, names in block["by_engine"].items() if block["reference"] not in names}
+    cross = set(block["cross_engine"])
+    others = {label: [n for n in names if n in cross] for label, names in block["by_engine"].items()}
+    others = {label: names for label, names in others.items() if names}
     lines = [f"engines: the reference {block['reference']} ran on {block['reference_engine']}; "
              + "; ".join(f"{', '.join(names)} on {label}" for label, names in others.items())
              + f": compared across engines (* in the matrix) -- fix: {block['hint']}"]

@@ -79,14 +79,17 @@ class Session:
         from omnicheck.backends import open_backend
 
         self.progress(f"loading {name} ({state.variant.location})")
+        backend = None
         try:
             served_cache = (Path(self.run.cache_dir) if self.run.cache_dir else self.store.root.parent) / "served"
             backend = open_backend(state.variant, device=self.run.device, cache_dir=served_cache)
+            state.description = backend.describe()  # a server asks its modalities here: it may fail now
         except OmnicheckError as err:
+            if backend is not None:
+                backend.close()
             state.error = str(err)
             self._write_json()
             raise _LoadFailed(state.error) from None
-        state.description = backend.describe()
         state.engine = state.description.get("engine")
         if state.variant.is_url:  # no checkpoint to read: what runs is what the server says
             state.execution_path = state.description.get("execution_path")

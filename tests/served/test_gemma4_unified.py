@@ -9,14 +9,15 @@ One session judges them all against the served omni-small: the same weights in-p
 across engines, flagged as a cross-engine comparison), FP8_DYNAMIC (serves on every CPU), W8A8 and W4A16 (their
 kernels depend on the CPU and the dtype: served and judged, or one ERROR line with the server's own reason) and the
 committed llmcompressor NVFP4A16 (no FP4 kernel on a CPU: refused at start-up, one line with vLLM's reason). At most
-two servers are up at once: the reference's, and the variant's being judged; each variant's port is chosen before
-the session starts, so the session is told every URL up front.
+two servers are up at once (the one being judged and the next one starting); each port is chosen before the session
+starts, so the session is told every URL up front.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,51 +62,66 @@ def test_vllm_refuses_omni_small_as_saved_for_the_reason_the_lint_names(serve):
     message = str(err.value)
     assert message.startswith("vLLM refused to serve omni-small (")
     assert "\n" not in message
-    assert message.split("): ", 1)[1].startswith(need.symptom)
+    assert message.split("): ", 1)[1].startswith(need.symptom + " -- fix: `omnicheck inspect --vllm VERSION`")
 
 
 @pytest.fixture(scope="module")
-def reference_server(serve, vllm_ready):
-    with serve(vllm_ready(OMNI_SMALL), dev_mode=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def served_run(serve, tiny_model, vllm_ready, reference_server, tmp_path_factory):
-    """The session over every variant, run variant by variant with one variant server up at a time.
+def served_run(serve, tiny_model, vllm_ready, tmp_path_factory):
+    """One session over every variant. The reference's server serves the reference's probes and is stopped; then
+    each variant's server is started while the variant before it is judged, so at most two are up at once.
 
     Returns (session, document, refusals): refusals maps a variant whose server would not start to the launcher's
     line, which the session was given as that variant's reason.
     """
+    from omnicheck.config import Settings
     from omnicheck.session import RunConfig, Session
 
-    ports = {name: free_port() for name in SERVED_VARIANTS}
-    variants = [Variant("bf16", reference_server.url, is_reference=True), Variant("bf16-in-process", str(OMNI_SMALL)),
-                *(Variant(name, f"http://127.0.0.1:{port}/v1") for name, port in ports.items())]
+    ports = {name: free_port() for name in ["bf16", *SERVED_VARIANTS]}
+    variants = [Variant("bf16", f"http://127.0.0.1:{ports['bf16']}/v1", is_reference=True),
+                Variant("bf16-in-process", str(OMNI_SMALL)),
+                *(Variant(name, f"http://127.0.0.1:{ports[name]}/v1") for name in SERVED_VARIANTS)]
     report_dir = tmp_path_factory.mktemp("gemma4-served-report")
     session = Session(RunConfig(variants=variants, probes=PROBES, tier="full", data=panel_data(), limit=LIMIT,
-                                max_new_tokens=MAX_NEW_TOKENS, report_dir=report_dir, cache_dir=report_dir / "cache"))
+                                max_new_tokens=MAX_NEW_TOKENS, report_dir=report_dir, cache_dir=report_dir / "cache",
+                                settings=Settings(counterfactual=False)))  # half the generations; not tested here
+
+    def start(name: str):
+        """The variant's server, or the launcher's BackendError when vLLM will not serve it."""
+        checkpoint, cpu_decides = SERVED_VARIANTS[name]
+        folder = checkpoint if isinstance(checkpoint, Path) else tiny_model(checkpoint)
+        try:
+            # a CPU-dependent scheme's first request is omnicheck's own, as against a server someone else runs
+            return serve(vllm_ready(folder), port=ports[name], dev_mode=True, expect_failure=True,
+                         check_first_answer=not cpu_decides)
+        except BackendError as err:
+            return err
+
     refusals: dict[str, str] = {}
+    names = list(SERVED_VARIANTS)
     try:
-        for probe in PROBES:
-            session.verdict("bf16-in-process", probe)
-        for name, (checkpoint, cpu_decides) in SERVED_VARIANTS.items():
-            folder = checkpoint if isinstance(checkpoint, Path) else tiny_model(checkpoint)
-            try:
-                # a CPU-dependent scheme's first request is omnicheck's own, as against a server someone else runs
-                server = serve(vllm_ready(folder), port=ports[name], dev_mode=True, expect_failure=True,
-                               check_first_answer=not cpu_decides)
-            except BackendError as err:
-                refusals[name] = str(err)
-                session.mark_unavailable(name, str(err))
-                server = None
-            try:
-                for probe in PROBES:
-                    session.verdict(name, probe)
-            finally:
-                session.release()
-                if server is not None:
-                    server.stop()
+        with serve(vllm_ready(OMNI_SMALL), port=ports["bf16"], dev_mode=True):
+            for probe in PROBES:
+                session.verdict("bf16", probe)
+            session.release()
+        with ThreadPoolExecutor(max_workers=1) as starter:
+            next_server = starter.submit(start, names[0])
+            for probe in PROBES:  # in-process: needs no server
+                session.verdict("bf16-in-process", probe)
+            session.release()
+            for index, name in enumerate(names):
+                server = next_server.result()
+                if index + 1 < len(names):
+                    next_server = starter.submit(start, names[index + 1])
+                if isinstance(server, BackendError):
+                    refusals[name] = str(server)
+                    session.mark_unavailable(name, str(server))
+                try:
+                    for probe in PROBES:
+                        session.verdict(name, probe)
+                finally:
+                    session.release()
+                    if not isinstance(server, BackendError):
+                        server.stop()
         session.write_reports()
     finally:
         session.close()
