@@ -196,6 +196,7 @@ class OpenAIBackend:
             "runtime": f"{self.engine().label} at {self.base}",
             "weights": f"as served; quantization: {self.quantization()}",
             "activations": f"whatever the server's kernels do: {NOT_REPORTED}",
+            "kernels": f"{NOT_REPORTED} (vLLM names the kernels it picks only in its log)",
             "kv_cache": f"{kv} (reported by server)" if kv else NOT_REPORTED,
         }
 

@@ -37,6 +37,7 @@ def test_backend_meets_the_protocol_and_says_what_the_server_reports(backend, te
         "runtime": f"vLLM 0.32.0 (served) at {text_server.url}",
         "weights": f"as served; quantization: {NOT_REPORTED}",
         "activations": "whatever the server's kernels do: not reported by server",
+        "kernels": "not reported by server (vLLM names the kernels it picks only in its log)",
         "kv_cache": "not reported by server",
     }
     assert described["settings"]["temperature"] == 0
