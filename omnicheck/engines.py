@@ -94,33 +94,32 @@ def flag_cross_engine(verdict: Any, reference: str, reference_engine: Mapping[st
 
 def engines_block(variants: Iterable[Mapping[str, Any]], verdicts: Iterable[Mapping[str, Any]],
                   reference: str) -> dict[str, Any]:
-    """variants, verdicts: as in omnicheck.json. Which engine ran what, which verdicts cross engines, and the A/A
-    across engines (a variant that is the reference's own weights on another engine) per probe."""
-    variants = list(variants)
-    engines = {str(v["name"]): Engine.from_json(v.get("engine")) for v in variants}
-    reference_engine = engines.get(reference)
-    by_variant = {str(v["name"]): v for v in variants}
-    reference_weights = (by_variant.get(reference) or {}).get("weights")
-    cross = [name for name, engine in engines.items()
-             if name != reference and engine is not None and reference_engine is not None and engine != reference_engine]
-    same_weights = [name for name in cross if reference_weights and by_variant[name].get("weights") == reference_weights]
-    verdicts = [v for v in verdicts if v.get("variant") in cross]
-    engine_alone = {}
-    for name in same_weights:
-        engine_alone[name] = {v["probe"]: _agreement_figures(v) for v in verdicts if v.get("variant") == name}
+    """variants, verdicts: as in omnicheck.json. Which engine ran what, which variants were judged across engines,
+    and their agreement with the reference per probe, the A/A across engines (a variant holding the reference's own
+    weights, by their safetensors) apart from the others."""
+    variants = {str(v["name"]): v for v in variants}
+    engines = {name: Engine.from_json(v.get("engine")) for name, v in variants.items()}
+    ours = engines.get(reference)
+    cross = {name: engine for name, engine in engines.items()
+             if name != reference and ours is not None and engine is not None and engine != ours}
+    weights = (variants.get(reference) or {}).get("weights")
+    figures: dict[str, dict[str, Any]] = {name: {} for name in cross}
+    for verdict in verdicts:
+        if verdict.get("variant") in figures:
+            figures[verdict["variant"]][verdict["probe"]] = _agreement_figures(verdict)
+    same_weights = [name for name in cross if weights and variants[name].get("weights") == weights]
     by_engine: dict[str, list[str]] = {}
     for name, engine in engines.items():
         by_engine.setdefault(engine.label if engine else "not recorded", []).append(name)
     return {
         "reference": reference,
-        "reference_engine": reference_engine.label if reference_engine else None,
+        "reference_engine": ours.label if ours else None,
         "by_engine": by_engine,
-        "cross_engine": cross,
+        "cross_engine": list(cross),
         "same_weights_as_reference": same_weights,
-        "engine_alone": engine_alone,
-        "variant_figures": {name: {v["probe"]: _agreement_figures(v) for v in verdicts if v.get("variant") == name}
-                            for name in cross if name not in same_weights},
-        "hint": serve_hint(reference, engines[cross[0]]) if cross and engines.get(cross[0]) else None,  # type: ignore[arg-type]
+        "engine_alone": {name: figures[name] for name in same_weights},
+        "variant_figures": {name: probes for name, probes in figures.items() if name not in same_weights},
+        "hint": serve_hint(reference, next(iter(cross.values()))) if cross else None,
     }
 
 
