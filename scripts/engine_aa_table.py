@@ -21,7 +21,8 @@ def table(document: dict) -> str:
     lines = []
     for name, probes in engines["engine_alone"].items():
         lines += [f"reference {reference} on {labels[reference]}; {name} on {labels[name]} (same safetensors)", "",
-                  "| probe | samples | identical outputs | mean word F1 | metric: reference -> other engine | verdict |",
+                  "| probe | samples | identical outputs | mean word F1 | metric: reference -> other engine "
+                  "| verdict |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for probe, figures in probes.items():
             verdict = verdicts[(name, probe)]
