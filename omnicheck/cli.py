@@ -72,7 +72,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        card = inspect_checkpoint(path, runtime_check=not args.static)
+        card = inspect_checkpoint(path, runtime_check=not args.static, vllm_version=args.vllm)
     except OmnicheckError as err:
         print(f"omnicheck inspect: {err}", file=sys.stderr)
         return 2
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the card as JSON")
     inspect.add_argument("--static", action="store_true",
                          help="skip the run-time module-name check (no transformers import)")
+    inspect.add_argument("--vllm", metavar="VERSION",
+                         help="the vLLM version that will serve it, for the served-path lints "
+                         "(default: the one installed here, if any)")
     inspect.set_defaults(func=cmd_inspect)
     models = sub.add_parser("models", help="convert a packaged model into the cache once and print its folder "
                             "(for --model NAME=FOLDER)")

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from omnicheck import __version__
 from omnicheck.backends import backend_kind
+from omnicheck.engines import engines_block
 from omnicheck.environment import environment
 from omnicheck.run import RunConfig, VariantState
 from omnicheck.types import ProbeResult, Verdict, worst
@@ -32,6 +33,7 @@ def build_document(
 ) -> dict[str, Any]:
     """generation: probe -> the generation settings it ran with; reference_cache: hits, misses, generations."""
     results, verdicts = list(results), [v.to_json() for v in verdicts]
+    variants = [variant_json(state) for state in states.values()]
     return {
         "schema_version": SCHEMA_VERSION,
         "omnicheck_version": __version__,
@@ -47,10 +49,11 @@ def build_document(
             "reference_cache": dict(reference_cache),
         },
         "environment": environment(_device_name(run, states)),
-        "variants": [variant_json(state) for state in states.values()],
+        "variants": variants,
         "results": [r.to_json() for r in results],
         "verdicts": verdicts,
         "matrix": matrix(verdicts),
+        "engines": engines_block(variants, verdicts, run.reference.name),
         "findings": _findings(states),
         "speed": _speed(results, states),
     }
@@ -91,6 +94,8 @@ def variant_json(state: VariantState) -> dict[str, Any]:
         "lints": state.lints,
         "execution_path": state.execution_path,
         "load_seconds": desc.get("load_seconds"),
+        "engine": state.engine,
+        "weights": state.weights,
         "error": state.error,
     }
 
@@ -163,6 +168,7 @@ def merge_documents(parts: list[dict[str, Any]], order: list[Any]) -> dict[str, 
                 unique.setdefault((item["variant"], item["probe"]), item)
         merged[key] = sorted(unique.values(), key=lambda r: (rank.get(r["variant"], len(rank)), r["probe"]))
     merged["matrix"] = matrix(merged["verdicts"])
+    merged["engines"] = engines_block(merged["variants"], merged["verdicts"], merged["run"]["reference"])
     findings, speed = [], []
     for part in parts:
         findings += [f for f in part["findings"] if f not in findings]

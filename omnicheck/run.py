@@ -59,3 +59,5 @@ class VariantState:
     lints: list[dict[str, Any]] = field(default_factory=list)
     execution_path: dict[str, Any] | None = None
     error: str | None = None
+    engine: dict[str, Any] | None = None  # engines.Engine.to_json(): what ran it (also for a cached reference)
+    weights: str | None = None  # store.weights_fingerprint of its weights, where a local folder holds them

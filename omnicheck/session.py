@@ -16,10 +16,11 @@ from typing import Any, Callable
 from omnicheck.backends.base import Backend
 from omnicheck.digest import digest_files
 from omnicheck.document import build_document, merge_documents, parts_dir, write_json
-from omnicheck.errors import OmnicheckError, UnsupportedModality
+from omnicheck.engines import flag_cross_engine, in_process_engine
+from omnicheck.errors import OmnicheckError, UnsupportedModality, one_line
 from omnicheck.probes import load_probe, modality_of
 from omnicheck.run import RunConfig, VariantState
-from omnicheck.store import ReferenceStore, cache_key, fingerprint_model
+from omnicheck.store import ReferenceStore, cache_key, fingerprint_model, weights_fingerprint
 from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict
 from omnicheck.variants import variant_label
 
@@ -84,16 +85,31 @@ class Session:
         from omnicheck.backends import open_backend
 
         self.progress(f"loading {name} ({state.variant.location})")
+        backend = None
         try:
             served_cache = (Path(self.run.cache_dir) if self.run.cache_dir else self.store.root.parent) / "served"
             backend = open_backend(state.variant, device=self.run.device, cache_dir=served_cache)
+            state.description = backend.describe()  # a server asks its modalities here: it may fail now
         except OmnicheckError as err:
+            if backend is not None:
+                backend.close()
             state.error = str(err)
             self._write_json()
             raise _LoadFailed(state.error) from None
-        state.description = backend.describe()
+        state.engine = state.description.get("engine")
+        if state.variant.is_url:  # no checkpoint to read: what runs is what the server says
+            state.execution_path = state.description.get("execution_path")
+        root = (state.description.get("model_card") or {}).get("root")
+        if state.variant.is_url and root and Path(root).is_dir():  # a server on this machine: its weights are here
+            state.weights = weights_fingerprint(Path(root))
         self._loaded = (name, backend)
         return backend
+
+    def mark_unavailable(self, name: str, reason: str) -> None:
+        """A variant that cannot be opened, known before the session tries (e.g. the server a harness started for
+        it refused the checkpoint): each of its probes becomes ERROR with this one line; the others run as usual."""
+        self.states[name].error = one_line(reason, 1000)
+        self._write_json()
 
     def release(self) -> None:
         if self._loaded:
@@ -108,6 +124,7 @@ class Session:
         if not state.variant.path.is_dir():
             return  # the load reports the bad path in one line
         state.fingerprint = fingerprint_model(state.variant.path)
+        state.weights = weights_fingerprint(state.variant.path)
         from omnicheck.formats import inspect_checkpoint
 
         try:
@@ -147,6 +164,9 @@ class Session:
                 cached = None if self.run.refresh_reference else self.store.get(probe, key)
                 if cached is not None:
                     self.progress(f"{name} {probe}: reference results from cache")
+                    # only in-process checkpoints are cached; results stored before engines were recorded lack it
+                    self.states[name].engine = self.states[name].engine or cached.info.get("engine") or \
+                        in_process_engine().to_json()
                     self.results[(name, probe)] = cached
                     continue
                 result = self._run(name, probe)
@@ -197,6 +217,7 @@ class Session:
                     result.info["resumed_samples"] = resumable.resumed
             if probe.skipped:  # samples whose media could not be read: the verdict counts them
                 result.info["skipped_samples"] = list(probe.skipped)
+            result.info["engine"] = self.states[variant].engine
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
@@ -246,6 +267,8 @@ class Session:
         reference = self.results[(reference_name, probe)]
         card = self.states[variant].card
         verdict = gate.judge(reference, result, self.run.settings, card=card)
+        if variant != reference_name:
+            flag_cross_engine(verdict, reference_name, self.states[reference_name].engine, self.states[variant].engine)
         self.verdicts[key] = verdict
         if verdict.status in ("BROKEN", "DEGRADED") and verdict.modality != "text" and card and card.get("activation_quantized"):
             self._diagnose_ranges(variant)

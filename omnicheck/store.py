@@ -33,8 +33,19 @@ def default_cache_dir() -> Path:
 def fingerprint_model(path: Path) -> str:
     """Identify a checkpoint folder cheaply, also at 12B scale: config and tokenizer files whole,
     each weight file's size, safetensors header, and three 64 KiB samples of its data."""
+    return _fingerprint(sorted(p for p in Path(path).iterdir() if p.is_file()))
+
+
+def weights_fingerprint(path: Path) -> str | None:
+    """The same for the safetensors files alone: equal for two folders holding the same weights under different
+    configs (e.g. a copy with a field a serving engine needs added). None when there are none."""
+    files = sorted(Path(path).glob("*.safetensors"))
+    return _fingerprint(files) if files else None
+
+
+def _fingerprint(files: list[Path]) -> str:
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(path).iterdir() if p.is_file()):
+    for file in files:
         digest.update(file.name.encode())
         size = file.stat().st_size
         digest.update(struct.pack("<Q", size))

@@ -1,11 +1,16 @@
 """Build tiny random models that vLLM can serve on a CPU, offline: Qwen2 text, Qwen2-VL, Qwen2-Audio, and
-compressed-tensors variants of the text model (FP8_DYNAMIC, W8A8 serve on CPU; W4A16, NVFP4A16 have no CPU kernel).
+compressed-tensors variants of the text model (FP8_DYNAMIC serves on every CPU, NVFP4A16 on none; W8A8 and W4A16
+depend on the CPU), and the same schemes applied to the trained omni-small (fixtures/omni-small, gemma4_unified):
+omni-fp8_dynamic, omni-w8a8, omni-w4a16, their language model's linear layers only, as the omni panel's are.
 
 Runs in the runtime venv (transformers 5.23, compressed-tensors 0.20); the quantized variants are made with
 compressed-tensors' own API (apply_quantization_config + calculate_qparams + ModelCompressor), no llmcompressor.
 Every folder gets an omnicheck-tiny.json stamp; an existing folder with the same recipe is kept as it is.
 
-    python scripts/make_tiny_served_models.py OUT_DIR [--only text,vl,audio,fp8_dynamic,w8a8,w4a16,nvfp4a16]
+    python scripts/make_tiny_served_models.py OUT_DIR [--only text,vl,audio,fp8_dynamic,...,omni-w8a8]
+
+The omni-small variants are saved as transformers writes them, without the vision_config.num_soft_tokens that vLLM
+0.32 reads: the tests serve copies fixed the way `omnicheck inspect` says (omnicheck.formats.serving).
 """
 
 from __future__ import annotations
@@ -175,14 +180,36 @@ def make_audio(out: Path) -> None:
 
 def make_quantized(scheme: str, text_dir: Path, out: Path) -> None:
     """A compressed-tensors checkpoint of the tiny text model, quantized with compressed-tensors' own API."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quantize_and_save(AutoModelForCausalLM, text_dir, scheme, ["Linear"], out, dtype="float32")
+    AutoTokenizer.from_pretrained(text_dir).save_pretrained(out)
+    shutil.copy(text_dir / "generation_config.json", out / "generation_config.json")
+
+
+OMNI_SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "omni-small"
+OMNI_FILES = ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja",
+              "generation_config.json")
+OMNI_TARGETS = [r"re:.*language_model.*_proj$"]  # the omni panel's targets: vision and audio projections stay bf16
+
+
+def make_omni_quantized(scheme: str, out: Path) -> None:
+    """omni-small (bf16) with its language model's linear layers quantized, saved in bf16 like the panel's."""
+    from transformers import AutoModelForImageTextToText
+
+    quantize_and_save(AutoModelForImageTextToText, OMNI_SMALL, scheme, OMNI_TARGETS, out, dtype="bfloat16")
+    for name in OMNI_FILES:
+        shutil.copy(OMNI_SMALL / name, out / name)
+
+
+def quantize_and_save(auto_class: Any, source: Path, scheme: str, targets: list[str], out: Path, dtype: str) -> None:
     import torch
     from compressed_tensors.compressors import ModelCompressor
     from compressed_tensors.quantization import QuantizationConfig, apply_quantization_config, preset_name_to_scheme
     from compressed_tensors.quantization.utils import calculate_qparams
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(text_dir, dtype=torch.float32)
-    config = QuantizationConfig(config_groups={"group_0": preset_name_to_scheme(scheme, ["Linear"])},
+    model = auto_class.from_pretrained(source, dtype=getattr(torch, dtype))
+    config = QuantizationConfig(config_groups={"group_0": preset_name_to_scheme(scheme, targets)},
                                 ignore=["lm_head"])
     apply_quantization_config(model, config)
     for module in model.modules():
@@ -194,8 +221,6 @@ def make_quantized(scheme: str, text_dir: Path, out: Path) -> None:
     compressor.compress_model(model)
     model.save_pretrained(out)
     compressor.update_config(str(out))
-    AutoTokenizer.from_pretrained(text_dir).save_pretrained(out)
-    shutil.copy(text_dir / "generation_config.json", out / "generation_config.json")
 
 
 def set_weight_qparams(module: Any, args: Any, calculate_qparams: Callable[..., Any]) -> None:
@@ -223,16 +248,21 @@ def set_weight_qparams(module: Any, args: Any, calculate_qparams: Callable[..., 
 
 QUANT_SCHEMES = {"fp8_dynamic": "FP8_DYNAMIC", "w8a8": "W8A8", "w4a16": "W4A16", "nvfp4a16": "NVFP4A16"}
 BUILDERS: dict[str, Callable[[Path], None]] = {"text": make_text, "vl": make_vl, "audio": make_audio}
-ALL = ["text", "vl", "audio", *QUANT_SCHEMES]
+OMNI_SCHEMES = {f"omni-{name}": QUANT_SCHEMES[name] for name in ("fp8_dynamic", "w8a8", "w4a16")}
+ALL = ["text", "vl", "audio", *QUANT_SCHEMES, *OMNI_SCHEMES]
 
 
-def recipe_digest() -> str:
-    return hashlib.sha256((Path(__file__).read_bytes() + RECIPE_VERSION.encode())).hexdigest()[:16]
+def recipe_digest(name: str) -> str:
+    """This script's bytes, and for the omni-small variants the weights they start from."""
+    digest = hashlib.sha256(Path(__file__).read_bytes() + RECIPE_VERSION.encode())
+    if name in OMNI_SCHEMES:
+        digest.update((OMNI_SMALL / "model.safetensors").read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def is_built(folder: Path) -> bool:
     try:
-        return json.loads((folder / STAMP).read_text())["recipe"] == recipe_digest()
+        return json.loads((folder / STAMP).read_text())["recipe"] == recipe_digest(folder.name)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -247,9 +277,11 @@ def build(name: str, root: Path) -> Path:
     tmp.mkdir(parents=True)
     if name in QUANT_SCHEMES:
         make_quantized(QUANT_SCHEMES[name], build("text", root), tmp)
+    elif name in OMNI_SCHEMES:
+        make_omni_quantized(OMNI_SCHEMES[name], tmp)
     else:
         BUILDERS[name](tmp)
-    (tmp / STAMP).write_text(json.dumps({"recipe": recipe_digest(), "name": name}))
+    (tmp / STAMP).write_text(json.dumps({"recipe": recipe_digest(name), "name": name}))
     tmp.rename(folder)
     return folder
 

@@ -24,6 +24,7 @@ from omnicheck.checkpoint import (
     read_config,
     text_generator,
 )
+from omnicheck.engines import in_process_engine
 from omnicheck.errors import ModelLoadError, OmnicheckError, UnsupportedModality, first_line
 from omnicheck.messages import SAMPLING_RATE, load_audio, media_inputs, to_hf
 from omnicheck.types import AudioPart, GenerationSettings, Sample
@@ -137,6 +138,7 @@ class HFBackend:
             "modalities": sorted(self.modalities),
             "load_seconds": round(self.load_seconds, 3),
             "execution_path": self.card.execution_path(),
+            "engine": in_process_engine().to_json(),
         }
 
     # --- generation ---

@@ -35,6 +35,7 @@ from omnicheck.backends.base import Generation, Progress
 from omnicheck.backends.http import API_KEY_ENVS, HttpAnswer, api_base, api_key, http_json, server_root
 from omnicheck.backends.lmeval_chat import server_chat_lm
 from omnicheck.backends.response_cache import ResponseCache
+from omnicheck.engines import Engine, served_engine
 from omnicheck.errors import BackendError, OmnicheckError, one_line
 from omnicheck.messages import SAMPLING_RATE, data_uri, has_video, to_openai, wav_bytes, wav_part
 from omnicheck.types import GenerationSettings, Sample
@@ -118,6 +119,7 @@ class OpenAIBackend:
         self._cache = ResponseCache(Path(cache_dir)) if cache_dir is not None else None
         self._video_as_frames = False
         self._server_down = threading.Event()
+        self._last_failure: HttpAnswer | None = None  # the server's last 5xx, kept for requests after it goes down
         self._modalities: frozenset[str] | None = None
         self._modality_evidence: dict[str, str] = {}
         self._lm: Any = None
@@ -189,14 +191,18 @@ class OpenAIBackend:
 
     def execution_path(self) -> dict[str, str]:
         """What runs, in the words the in-process backend uses; only what the server itself says."""
-        version = self._server_info.get("version")
         kv = self._server_info.get("kv_cache_dtype")
         return {
-            "runtime": f"OpenAI-compatible server at {self.base}, version {version or NOT_REPORTED}",
+            "runtime": f"{self.engine().label} at {self.base}",
             "weights": f"as served; quantization: {self.quantization()}",
             "activations": f"whatever the server's kernels do: {NOT_REPORTED}",
+            "kernels": f"{NOT_REPORTED} (vLLM names the kernels it picks only in its log)",
             "kv_cache": f"{kv} (reported by server)" if kv else NOT_REPORTED,
         }
+
+    def engine(self) -> Engine:
+        """vLLM or SGLang by the owner its model card names, with the version the server reports."""
+        return served_engine(self._model_card.get("owned_by"), self._server_info.get("version"))
 
     def describe(self) -> dict[str, Any]:
         card = {k: v for k, v in self._model_card.items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
@@ -217,6 +223,7 @@ class OpenAIBackend:
             "video_input": "frames" if self._video_as_frames else "video_url",
             "modality_evidence": dict(self._modality_evidence),
             "api_key": "set" if self._key else "none",
+            "engine": self.engine().to_json(),
         }
 
     # modalities
@@ -233,8 +240,9 @@ class OpenAIBackend:
             answer = self._send(self._payload([{"role": "user", "content": [*content, {"type": "text", "text": "Hi"}]}],
                                               max_tokens=1))
             if answer.retryable:
-                raise BackendError(f"{self.name}: could not learn whether the server takes {kind} ({answer.problem})",
-                                   f"check the server at {self.root} (its log, /health) and run again")
+                raise BackendError(
+                    f"{self.name}: could not learn whether the server takes {kind} ({self._problem(answer)})",
+                    f"check the server at {self.root} (its log, /health) and run again")
             self._modality_evidence[kind] = "accepted" if answer.ok else answer.problem
             if answer.ok:
                 taken.add(kind)
@@ -262,8 +270,10 @@ class OpenAIBackend:
             answer = http_json(f"{self.base}/chat/completions", payload, self.timeout, self._key)
             if not answer.retryable:
                 self._server_down.clear()
+                self._last_failure = None
                 return answer
-            said = answer if answer.status else said
+            if answer.status:
+                said = self._last_failure = answer
             if attempt + 1 < tries:
                 time.sleep(self.backoff * 2**attempt)
         if answer.status == 0 and "timed out" not in answer.problem:
@@ -271,6 +281,13 @@ class OpenAIBackend:
             if said is not None:
                 return HttpAnswer(0, None, f"{said.problem}; then {answer.problem}")
         return answer
+
+    def _problem(self, answer: HttpAnswer) -> str:
+        """The answer's problem; for a server gone silent, with the last thing it said before (its own reason)."""
+        earlier = self._last_failure
+        if answer.status == 0 and earlier is not None and earlier.problem not in answer.problem:
+            return f"{earlier.problem}; then {answer.problem}"
+        return answer.problem
 
     def _generate_one(self, sample: Sample, settings: GenerationSettings) -> Generation:
         video = has_video(sample)
@@ -364,7 +381,7 @@ class OpenAIBackend:
         answer = self._send(self._payload([{"role": "user", "content": "Hi"}], max_tokens=1))
         if answer.retryable:
             raise BackendError(
-                f"the server for {self.name} at {self.base} fails requests ({answer.problem})",
+                f"the server for {self.name} at {self.base} fails requests ({self._problem(answer)})",
                 "its log names the root cause (vLLM's engine dies on the first request when the machine has no "
                 "kernel for the checkpoint's quantization scheme: serve it where that kernel exists)")
 

@@ -13,6 +13,7 @@ from omnicheck.report.views import Headline, MatrixCell, MatrixRow
 def matrix_rows(ctx: DocumentIndex, modalities: Sequence[str], variant_names: Sequence[str]) -> list[MatrixRow]:
     variants = {str(v.get("name")): v for v in ctx.document.get("variants") or []}
     given = ctx.document.get("matrix") or {}
+    cross = set((ctx.document.get("engines") or {}).get("cross_engine") or ())
     rows = []
     for variant in variant_names:
         info = variants.get(variant, {})
@@ -51,6 +52,7 @@ def matrix_rows(ctx: DocumentIndex, modalities: Sequence[str], variant_names: Se
             MatrixRow(
                 variant=variant, is_reference=is_reference,
                 error=str(info["error"]) if info.get("error") else None, scheme=_scheme(info), cells=cells,
+                engine=str((info.get("engine") or {}).get("label") or ""), cross_engine=variant in cross,
             )
         )
     return rows

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from omnicheck.engines import engine_lines
 from omnicheck.report import chart_data
 from omnicheck.report.findings import findings_by_variant
 from omnicheck.report.format import as_float, fmt_number, status_class
@@ -51,6 +52,7 @@ def build_view(
         collapse_labels=collapse_labels,
         findings=findings_by_variant(ctx, variant_names),
         speed=_speed_rows(document),
+        engine_notes=engine_lines(document.get("engines")),
         counts=counts,
         status_legend=[
             ("PASS", status_class("PASS"), "as good as the reference within the threshold"),

@@ -101,6 +101,8 @@ class MatrixRow:
     error: str | None
     scheme: str
     cells: list[MatrixCell]
+    engine: str = ""  # e.g. "vLLM 0.32.0 (served)"
+    cross_engine: bool = False  # judged against a reference that ran on another engine
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,4 @@ class ReportView:
     counts: dict[str, int]
     media_bytes: int = 0
     status_legend: list[tuple[str, str, str]] = field(default_factory=list)
+    engine_notes: list[str] = field(default_factory=list)  # engines.engine_lines: empty when one engine ran all

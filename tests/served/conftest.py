@@ -80,15 +80,19 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
     cache = tmp_path_factory.mktemp("vllm-cache")
 
     def start(model_dir: Path, *extra_args: str, dev_mode: bool = False, expect_failure: bool = False,
-              check_first_answer: bool = True) -> LocalVLLMServer:
+              check_first_answer: bool = True, port: int | None = None) -> LocalVLLMServer:
+        # VLLM_ENABLE_V1_MULTIPROCESSING=0: without it vLLM's CPU platform replaces the uni executor asked for in
+        # SERVER_ARGS with mp, and every start pays for a third interpreter (a worker process)
         env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
-               "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0"}
+               "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0",
+               "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
         if dev_mode:
             env["VLLM_SERVER_DEV_MODE"] = "1"  # exposes /server_info, where vLLM names the quantization
         log = logs / f"{model_dir.name}-{next(_log_number)}.log"
         try:
             server = LocalVLLMServer(model_dir, vllm_python, log, extra_args=[*SERVER_ARGS, *extra_args], env=env,
-                                     start_timeout=START_TIMEOUT_S, check_first_answer=check_first_answer)
+                                     start_timeout=START_TIMEOUT_S, check_first_answer=check_first_answer,
+                                     port=port)
         except BackendError as err:
             if expect_failure:
                 raise

@@ -90,4 +90,8 @@ def test_same_probe_same_verdict_through_both_backends(text_server, tmp_path):
     assert [s.output for s in served_result.samples] == [s.output for s in reference.samples]
     assert [s.scores for s in served_result.samples] == [s.scores for s in reference.samples]
     assert served.status == again.status
-    assert served.message.replace("served", "X") == again.message.replace("hf_again", "X")
+    # the served variant ran on another engine than the reference: its message says so after the same verdict
+    judged, note = served.message.split(" -- compared across engines: ", 1)
+    assert judged.replace("served", "X") == again.message.replace("hf_again", "X")
+    assert note.startswith("the reference hf ran on transformers ") and "this variant on vLLM 0.32.0 (served)" in note
+    assert served.details["engines"]["cross_engine"] and not again.details["engines"]["cross_engine"]

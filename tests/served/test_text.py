@@ -34,12 +34,16 @@ def test_backend_meets_the_protocol_and_says_what_the_server_reports(backend, te
     # this server is not in dev mode: vLLM exposes no quantization field, and omnicheck does not guess
     assert described["quantization"] == NOT_REPORTED
     assert described["execution_path"] == {
-        "runtime": f"OpenAI-compatible server at {text_server.url}, version 0.32.0",
+        "runtime": f"vLLM 0.32.0 (served) at {text_server.url}",
         "weights": f"as served; quantization: {NOT_REPORTED}",
         "activations": "whatever the server's kernels do: not reported by server",
+        "kernels": "not reported by server (vLLM names the kernels it picks only in its log)",
         "kv_cache": "not reported by server",
     }
     assert described["settings"]["temperature"] == 0
+    # the engine, from the owner vLLM names in its model card and the version /version reports
+    assert described["engine"] == {"name": "vLLM", "version": "0.32.0", "served": True,
+                                   "label": "vLLM 0.32.0 (served)"}
 
 
 def test_greedy_generation_is_deterministic(backend):

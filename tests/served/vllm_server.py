@@ -23,6 +23,7 @@ _GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above"
 _LOG_PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?")
 _LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
 _RAISED = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
+_KERNEL_MISSING = re.compile(r"kernel|wna16|not (?:available|implemented|supported)|expect A to be", re.I)
 
 
 def free_port() -> int:
@@ -78,9 +79,10 @@ class LocalVLLMServer:
         env: dict[str, str] | None = None,
         start_timeout: float = 300.0,
         check_first_answer: bool = True,
+        port: int | None = None,
     ):
         self.model_dir = Path(model_dir)
-        self.port = free_port()
+        self.port = port or free_port()  # chosen by the caller when a client is told the URL before the start
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = Path(log_path)
         command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
@@ -125,9 +127,12 @@ class LocalVLLMServer:
     def _refuse(self, how: str) -> None:
         self.stop()
         cause = start_failure_cause(self.log_path.read_text(errors="replace"))
-        raise BackendError(
-            f"vLLM refused to serve {self.model_dir.name} ({one_line(how, 120)}): {cause}",
-            f"serve it where that kernel exists (e.g. a GPU), or pick another scheme; log: {self.log_path}")
+        if _KERNEL_MISSING.search(cause):
+            fix = "serve it where that kernel exists (e.g. a GPU), or pick another scheme"
+        else:
+            fix = "`omnicheck inspect --vllm VERSION` on the checkpoint names what that vLLM reads and the config lacks"
+        raise BackendError(f"vLLM refused to serve {self.model_dir.name} ({one_line(how, 120)}): {cause}",
+                           f"{fix}; log: {self.log_path}")
 
     @property
     def running(self) -> bool:
