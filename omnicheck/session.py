@@ -22,7 +22,7 @@ from omnicheck import __version__
 from omnicheck.errors import OmnicheckError, UnsupportedModality
 from omnicheck.probes import PROBES, load_probe, modality_of
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
-from omnicheck.types import GenerationSettings, ProbeResult, Sample, Verdict
+from omnicheck.types import COUNTERFACTUAL_TOKENS, GenerationSettings, ProbeResult, Sample, Verdict
 from omnicheck.variants import Variant, variant_label
 
 SCHEMA_VERSION = 1
@@ -95,15 +95,26 @@ class Session:
             self._samples[name] = samples
         return self._samples[name]
 
-    def generation_settings(self, probe_name: str) -> GenerationSettings:
+    def generation_settings(self, probe_name: str, variant: str | None = None) -> GenerationSettings:
         base = self.probe(probe_name).settings
         configured = self.run.settings.max_new_tokens_for(probe_name, base.max_new_tokens) if self.run.settings else None
         return GenerationSettings(
             max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
-            batch_size=self.run.batch_size or base.batch_size,
+            batch_size=self.run.batch_size or self._reference_batch(probe_name, variant) or base.batch_size,
             do_sample=False,
             counterfactual=getattr(self.run.settings, "counterfactual", True),
+            counterfactual_tokens=getattr(self.run.settings, "counterfactual_tokens", COUNTERFACTUAL_TOKENS),
+            # no batch given: on a GPU the reference takes the largest its memory holds, the variants the same
+            batch_from_memory=self.run.batch_size is None and self._reference_batch(probe_name, variant) is None,
         )
+
+    def _reference_batch(self, probe: str, variant: str | None) -> int | None:
+        """The batch the reference sized from GPU memory for this probe: a variant batches the same samples alike."""
+        reference = self.results.get((self.run.reference.name, probe))
+        if variant is None or variant == self.run.reference.name or reference is None:
+            return None
+        calls = (reference.info.get("decoding") or {}).get("calls") or []
+        return calls[0]["size"] if calls and calls[0].get("source") == "memory" else None
 
     # --- models: one resident at a time ---
 
@@ -224,8 +235,13 @@ class Session:
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
             if hasattr(backend, "on_batch"):
                 backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
-            result = probe.run(backend, samples, self.generation_settings(probe_name))
+            take_decoding = getattr(backend, "take_decoding", None)  # in-process backends say how they decoded
+            if take_decoding:
+                take_decoding()
+            result = probe.run(backend, samples, self.generation_settings(probe_name, variant))
             result.variant = variant
+            if take_decoding:
+                result.info["decoding"] = take_decoding()
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)

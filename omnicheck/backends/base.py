@@ -25,8 +25,8 @@ class Backend(Protocol):
 
     def generate(self, samples: Sequence[Sample], settings: GenerationSettings) -> list[Generation]: ...
 
-    def lm_eval_model(self) -> Any:
-        """An lm-eval LM instance over the already-loaded model (no second load)."""
+    def lm_eval_model(self, settings: GenerationSettings | None = None) -> Any:
+        """An lm-eval LM instance over the already-loaded model (no second load), batching as `settings` say."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -566,11 +566,12 @@ class OpenAIBackend:
             list(pool.map(run, pending))
         return cast("list[Generation]", results)  # every index was filled: from the cache or by run()
 
-    def lm_eval_model(self) -> Any:
+    def lm_eval_model(self, settings: GenerationSettings | None = None) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
 
         The server applies the model's chat template, so the LM reports a (placeholder) template: lm-eval then
-        sends chat messages, which is the only form a chat-completions endpoint takes.
+        sends chat messages, which is the only form a chat-completions endpoint takes. The server batches what
+        arrives: `settings` has no batch to set here (concurrency is the client's knob).
         """
         if self._lm is None:
             self._lm = server_chat_lm(
