@@ -29,6 +29,7 @@ DECODING_ENV = "OMNICHECK_DECODING"  # auto (default) | eager | static
 MAX_BATCH = 256  # a batch from memory never exceeds this: see BENCHMARKS.md for the batch scaling measured
 HEADROOM = 0.8  # share of the free memory a batch may plan on: the compiled step's graph pool and allocator slack
 SIZING_ROWS = 8  # rows of the sizing pass: enough that per-row memory dominates fixed costs
+MIN_COMPILED_STEPS = 0  # see BENCHMARKS.md: compile seconds / seconds saved per decode step, measured at 12B
 
 
 @dataclass
@@ -37,19 +38,33 @@ class DecodingPlan:
 
     mode: str
     reason: str
+    compiler: str = "inductor"  # transformers' default compile (inductor, CUDA graphs); "cudagraphs": graphs only
+    min_steps: int = MIN_COMPILED_STEPS  # a call with fewer decode steps runs eager: compiling would not pay
 
     def generate_kwargs(self, prompt_tokens: int, max_new_tokens: int) -> dict[str, Any]:
         if self.mode == EAGER:
             return {}
         # one cache length per bucket: every new length is a new shape, i.e. a recompile of the decode step
-        return {"cache_implementation": "static", "max_cache_len": _bucket(prompt_tokens + max_new_tokens)}
+        kwargs: dict[str, Any] = {"cache_implementation": "static",
+                                  "max_cache_len": _bucket(prompt_tokens + max_new_tokens)}
+        if self.mode == COMPILED and self.compiler == "cudagraphs":
+            from transformers import CompileConfig
+
+            kwargs["compile_config"] = CompileConfig(backend="cudagraphs", mode=None)
+        return kwargs
+
+    def worth_compiling(self, steps: int) -> bool:
+        return self.mode != COMPILED or steps >= self.min_steps
 
     def fall_back(self, err: BaseException) -> None:
         self.mode = EAGER
         self.reason = f"compiled decoding failed ({type(err).__name__}: {first_line(err)}); eager from then on"
 
-    def to_json(self) -> dict[str, str]:
-        return {"mode": self.mode, "reason": self.reason}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode, "reason": self.reason}
+        if self.mode == COMPILED:
+            out.update(compiler=self.compiler, min_steps=self.min_steps)
+        return out
 
 
 def plan_decoding(generator: Any, device: str, speech_seq2seq: bool = False) -> DecodingPlan:
@@ -114,11 +129,12 @@ class BatchRecord:
     rows: int = 0  # samples generated
     free_gib: float | None = None  # free GPU memory when the batch was sized
     per_row_mib: float | None = None  # measured by the sizing pass
+    decoding: str = ""  # how this call decoded (the plan's mode, or eager for a call too short to compile)
     padded_rows: int = 0  # rows repeated to keep one compiled shape (compiled decoding only)
     halvings: list[str] = field(default_factory=list)  # each out-of-memory retry, in words
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if v not in (None, [], 0) or k in ("size", "source", "rows")}
+        return {k: v for k, v in vars(self).items() if v not in (None, [], 0, "") or k in ("size", "source", "rows")}
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -246,13 +262,14 @@ class Decoder:
         self.label = label
         self.calls: list[dict[str, Any]] = []  # how each generate / lm-eval call was batched, until taken
         self._reserve = 0  # during a sizing pass: new tokens the cache must hold although one is generated
+        self._eager_call = False  # this call is too short to repay compiling
 
     def generate(self, model_generate: Callable[..., Any], inputs: Any, kwargs: dict[str, Any], new_tokens: int) -> Any:
         """One batch through a generate() under the plan; a compiled step that fails once means eager from then on."""
         if self._reserve:  # a static cache at full length measures the memory a whole generation needs
             length = _bucket(int(inputs["input_ids"].shape[1]) + self._reserve)
             plan = {"cache_implementation": "static", "max_cache_len": length, "disable_compile": True}
-        elif self.plan.mode != EAGER:
+        elif self.plan.mode != EAGER and not self._eager_call:
             plan = self.plan.generate_kwargs(int(inputs["input_ids"].shape[1]), new_tokens)
         else:
             plan = {}
@@ -296,11 +313,23 @@ class Decoder:
                            free_gib=round(free / 2**30, 2), per_row_mib=round(per_row / 2**20, 1))
 
     def run(self, items: Sequence[T], run: Callable[[list[T]], list[R]], record: BatchRecord,
-            key: Callable[[T], Any], progress: Callable[[int, int], None] | None = None) -> list[R]:
-        out = run_batched(items, run, record.size, record, key=key, label=self.label,
-                          pad=self.plan.mode == COMPILED, progress=progress)
-        self.calls.append(record.to_json())
-        return out
+            key: Callable[[T], Any], new_tokens: int, progress: Callable[[int, int], None] | None = None) -> list[R]:
+        """run() over items in the record's batches, longest first, under the plan; recorded in `calls`."""
+        compiled = self.begin_call(record, len(items), new_tokens)
+        try:
+            return run_batched(items, run, record.size, record, key=key, label=self.label, pad=compiled,
+                               progress=progress)
+        finally:
+            self._eager_call = False
+            self.calls.append(record.to_json())
+
+    def begin_call(self, record: BatchRecord, rows: int, new_tokens: int) -> bool:
+        """Whether this call decodes compiled: a call with fewer decode steps than the plan's minimum runs eager."""
+        steps = math.ceil(rows / max(record.size, 1)) * max(new_tokens, 1)
+        self._eager_call = not self.plan.worth_compiling(steps)
+        record.decoding = (f"eager: {steps} decode steps, fewer than the {self.plan.min_steps} that repay compiling"
+                           if self._eager_call else self.plan.mode)
+        return self.plan.mode == COMPILED and not self._eager_call
 
     def take_calls(self) -> dict[str, Any]:
         """The plan and the calls since the last take: what one probe's run used."""
@@ -343,10 +372,13 @@ def decoding_lm(generator: Any, tokenizer: Any, device: str, decoder: Decoder) -
             record = decoder.batch_size(sizing_settings, len(requests), lambda n: self._sizing_pass(longest, n))
             self.batch_size_per_gpu = record.size
             self._omnicheck_record = record
-            out = super().generate_until(requests, disable_tqdm)
-            record.rows = len(requests)
-            decoder.calls.append(record.to_json())
-            return out
+            self._omnicheck_pad = decoder.begin_call(record, len(requests), new_tokens)
+            try:
+                return super().generate_until(requests, disable_tqdm)
+            finally:
+                decoder._eager_call = False
+                record.rows = len(requests)
+                decoder.calls.append(record.to_json())
 
         def _sizing_pass(self, longest, rows: int) -> None:
             ids = longest.repeat(rows, 1)
@@ -369,7 +401,7 @@ def decoding_lm(generator: Any, tokenizer: Any, device: str, decoder: Decoder) -
 
             # lm-eval cut this chunk at the batch it was given; after a halving the record's smaller batch splits it
             pieces = run_batched(rows, run, record.size, record, key=lambda i: -i, label=decoder.label,
-                                 pad=decoder.plan.mode == COMPILED)
+                                 pad=getattr(self, "_omnicheck_pad", False))
             width = max(len(p) for p in pieces)
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             return torch.stack([torch.nn.functional.pad(p, (0, width - len(p)), value=pad) for p in pieces])

@@ -258,7 +258,7 @@ class HFBackend:
             settings, len(samples), lambda rows: self._generate_batch([samples[i] for i in order[:rows]], one_token)
         )
         return self.decoder.run(samples, lambda batch: self._generate_batch(batch, settings), record,
-                                decoding.length_key, self.on_batch)
+                                decoding.length_key, settings.max_new_tokens, self.on_batch)
 
     def take_decoding(self) -> dict[str, Any]:
         """How the generate and lm-eval calls since the last take decoded and batched (recorded per probe)."""
