@@ -398,6 +398,7 @@ def probe_costs(bench: Bench) -> dict:
     from omnicheck.backends.decoding import COMPILED, EAGER
 
     rows: dict = {name: {} for name in bench.args.probes}
+    bench.data["probe_rows"] = rows  # saved as each probe finishes, not only at the section's end
     for label, mode in (("before", EAGER), ("memory_eager", EAGER), ("after", COMPILED)):
         for name in bench.args.probes:
             if bench.left() < 40:

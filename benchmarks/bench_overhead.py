@@ -3,7 +3,7 @@
 For each media probe, on the same loaded model, the same samples, the same settings and batch size:
   bare      a plain loop: processor -> model.generate -> decode, written directly against transformers
   omnicheck probe.run(...) without the counterfactual pass (the same generations as bare, plus scoring)
-  +cf       probe.run(...) as a run does it, with the blank-media counterfactual pass (twice the generations)
+  +cf       probe.run(...) as a run does it, with the blank-media counterfactual pass (its answer's opening)
   batch=1   omnicheck one sample at a time, and whether its greedy outputs equal the batched ones
 Then: plugin import time, peak RSS against the model's own size.
 

@@ -29,7 +29,9 @@ DECODING_ENV = "OMNICHECK_DECODING"  # auto (default) | eager | static
 MAX_BATCH = 256  # a batch from memory never exceeds this: see BENCHMARKS.md for the batch scaling measured
 HEADROOM = 0.8  # share of the free memory a batch may plan on: the compiled step's graph pool and allocator slack
 SIZING_ROWS = 8  # rows of the sizing pass: enough that per-row memory dominates fixed costs
-MIN_COMPILED_STEPS = 0  # see BENCHMARKS.md: compile seconds / seconds saved per decode step, measured at 12B
+# A call with fewer decode steps runs eager. Measured at the 12B shape on an H200 (BENCHMARKS.md): the first
+# compiled call costs 126 s and saves 34 ms a step at batch 32 (59 -> 25 ms), so compiling repays ~3700 steps.
+MIN_COMPILED_STEPS = 4000
 
 
 @dataclass
