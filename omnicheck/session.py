@@ -1,66 +1,31 @@
 """Orchestration, usable without pytest: variants -> probes -> comparison -> verdicts -> reports.
 
 At most one model is resident at a time. The reference runs first (or comes from the cache), every result is
-written to the JSON document as soon as it exists, so an interrupted run keeps what it computed.
+written to the JSON document (document.py) as soon as it exists, so an interrupted run keeps what it computed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
-import os
-import platform
-import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from omnicheck import __version__
+from omnicheck.backends.base import Backend
+from omnicheck.digest import digest_files
+from omnicheck.document import build_document, merge_documents, parts_dir, write_json
 from omnicheck.errors import OmnicheckError, UnsupportedModality
-from omnicheck.probes import PROBES, load_probe, modality_of
-from omnicheck.store import ReferenceStore, cache_key, fingerprint_files, fingerprint_model
-from omnicheck.types import COUNTERFACTUAL_TOKENS, GenerationSettings, ProbeResult, Sample, Verdict
-from omnicheck.variants import Variant, variant_label
+from omnicheck.probes import load_probe, modality_of
+from omnicheck.run import RunConfig, VariantState
+from omnicheck.store import ReferenceStore, cache_key, fingerprint_model
+from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict
+from omnicheck.variants import variant_label
 
-SCHEMA_VERSION = 1
-PACKAGES = ("torch", "transformers", "compressed-tensors", "lm-eval", "jiwer", "librosa", "av", "numpy", "pytest")
+__all__ = ["RunConfig", "Session", "VariantState"]
 
-
-@dataclass
-class RunConfig:
-    variants: list[Variant]
-    probes: list[str] = field(default_factory=lambda: list(PROBES))
-    tier: str = "smoke"
-    report_dir: Path = Path("reports")
-    data: dict[str, Path] = field(default_factory=dict)
-    settings: Any = None  # omnicheck.config.Settings: thresholds, statistics, inconclusive policy
-    refresh_reference: bool = False
-    cache_dir: Path | None = None
-    device: str | None = None
-    batch_size: int | None = None
-    max_new_tokens: int | None = None
-    limit: int | None = None  # at most this many samples per probe, spread over the tier's set
-    worker: str | None = None  # a pytest-xdist worker writes a part; the controller merges the parts
-    argv: list[str] = field(default_factory=list)
-    write_html: bool = True
-
-    @property
-    def reference(self) -> Variant:
-        return next(v for v in self.variants if v.is_reference)
-
-
-@dataclass
-class VariantState:
-    variant: Variant
-    fingerprint: str | None = None
-    description: dict[str, Any] = field(default_factory=dict)
-    card: dict[str, Any] | None = None
-    lints: list[dict[str, Any]] = field(default_factory=list)
-    execution_path: dict[str, Any] | None = None
-    error: str | None = None
+DIAGNOSIS_TEXT = "Describe a sunny day in one sentence."  # the text input the activation-range diagnosis compares with
 
 
 class Session:
@@ -75,8 +40,10 @@ class Session:
         self.reference_generations = 0  # reference probe runs that needed the model (0 on a cache hit)
         self._probes: dict[str, Any] = {}
         self._samples: dict[str, list[Sample]] = {}
-        self._loaded: tuple[str, Any] | None = None
+        self._loaded: tuple[str, Backend] | None = None
         self.started = _dt.datetime.now(_dt.timezone.utc)
+        self.merged: dict[str, Any] | None = None  # on the pytest-xdist controller: the workers' parts in one
+        self.written: list[Path] = []  # the reports written at the end
 
     # --- probes and samples ---
 
@@ -96,17 +63,8 @@ class Session:
         return self._samples[name]
 
     def generation_settings(self, probe_name: str, variant: str | None = None) -> GenerationSettings:
-        base = self.probe(probe_name).settings
-        configured = self.run.settings.max_new_tokens_for(probe_name, base.max_new_tokens) if self.run.settings else None
-        return GenerationSettings(
-            max_new_tokens=self.run.max_new_tokens or configured or base.max_new_tokens,
-            batch_size=self.run.batch_size or self._reference_batch(probe_name, variant) or base.batch_size,
-            do_sample=False,
-            counterfactual=getattr(self.run.settings, "counterfactual", True),
-            counterfactual_tokens=getattr(self.run.settings, "counterfactual_tokens", COUNTERFACTUAL_TOKENS),
-            # no batch given: on a GPU the reference takes the largest its memory holds, the variants the same
-            batch_from_memory=self.run.batch_size is None and self._reference_batch(probe_name, variant) is None,
-        )
+        return self.run.generation_settings(probe_name, self.probe(probe_name).settings,
+                                            self._reference_batch(probe_name, variant))
 
     def _reference_batch(self, probe: str, variant: str | None) -> int | None:
         """The batch the reference sized from GPU memory for this probe: a variant batches the same samples alike."""
@@ -118,7 +76,7 @@ class Session:
 
     # --- models: one resident at a time ---
 
-    def backend(self, name: str):
+    def backend(self, name: str) -> Backend:
         if self._loaded and self._loaded[0] == name:
             return self._loaded[1]
         self.release()
@@ -153,10 +111,8 @@ class Session:
         if not state.variant.path.is_dir():
             return  # the load reports the bad path in one line
         state.fingerprint = fingerprint_model(state.variant.path)
-        try:
-            from omnicheck.formats import inspect_checkpoint
-        except ImportError:  # the formats package arrives separately
-            return
+        from omnicheck.formats import inspect_checkpoint
+
         try:
             card = inspect_checkpoint(state.variant.path)
         except OmnicheckError as err:
@@ -216,7 +172,7 @@ class Session:
             state.fingerprint,
             self.probe(probe).fingerprint(),
             [s.id for s in samples],
-            fingerprint_files(media),
+            digest_files(media),
             {**self.generation_settings(probe).key(), "tier": self.run.tier},
         )
 
@@ -233,8 +189,7 @@ class Session:
             probe = self.probe(probe_name)
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
-            if hasattr(backend, "on_batch"):
-                backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
+            backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             take_decoding = getattr(backend, "take_decoding", None)  # in-process backends say how they decoded
             if take_decoding:
                 take_decoding()
@@ -245,9 +200,7 @@ class Session:
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
-        except _LoadFailed as err:
-            return self._failed(variant, probe_name, "error", str(err), start)
-        except OmnicheckError as err:
+        except (_LoadFailed, OmnicheckError) as err:
             return self._failed(variant, probe_name, "error", str(err), start)
         except Exception as err:  # an unexpected failure in one probe must not lose the others
             failed = self._failed(variant, probe_name, "error", f"{type(err).__name__}: {err}", start)
@@ -255,7 +208,7 @@ class Session:
             return failed
 
     def _failed(self, variant: str, probe: str, status: str, reason: str, start: float) -> ProbeResult:
-        metrics = list(getattr(self._probes.get(probe), "metrics", []))
+        metrics = list(self._probes[probe].metrics) if probe in self._probes else []
         return ProbeResult(
             variant=variant,
             probe=probe,
@@ -290,30 +243,21 @@ class Session:
 
     def _diagnose_ranges(self, variant: str) -> None:
         """Why a media modality broke under activation quantization: how much of each quantized layer's input the
-        stored scales clip, per modality (one sample each). Runs once per variant, on the model already loaded."""
+        stored scales clip, per modality (one sample each). Runs once per variant, on the model already loaded;
+        a backend that cannot look inside its model says so in the result."""
         state = self.states[variant]
         if "activation_ranges" in state.description or not (self._loaded and self._loaded[0] == variant):
             return
         backend = self._loaded[1]
-        if not hasattr(backend, "_inputs"):
-            return  # a served model: its activations cannot be hooked from here
-        from omnicheck.formats.diagnosis import diagnose_activation_ranges
-        from omnicheck.types import Message
-
-        inputs = {"text": [backend._inputs([Sample("text", (Message.user("Describe a sunny day in one sentence."),))])]}
+        samples = {"text": [Sample("text", (Message.user(DIAGNOSIS_TEXT),))]}
         for probe in self.run.probes:
             modality = modality_of(probe)
-            if modality != "text" and modality not in inputs and modality in backend.modalities:
+            if modality not in samples and modality in backend.modalities:
                 try:
-                    inputs[modality] = [backend._inputs(self.samples(probe)[:1])]
+                    samples[modality] = self.samples(probe)[:1]
                 except OmnicheckError:
                     continue
-        try:
-            diagnosis = diagnose_activation_ranges(backend.generator, inputs)
-        except Exception as err:  # a diagnosis failure must not cost the verdicts already made
-            state.description["activation_ranges"] = {"error": f"{type(err).__name__}: {err}"}
-            return
-        state.description["activation_ranges"] = diagnosis.to_json()
+        state.description["activation_ranges"] = backend.activation_ranges(samples)
 
     def _diagnose(self, variant: str) -> None:
         from omnicheck import gate
@@ -328,84 +272,21 @@ class Session:
     # --- reports ---
 
     def document(self) -> dict[str, Any]:
-        findings = []
-        for name, state in self.states.items():
-            for finding in state.description.get("findings", []):
-                if not isinstance(finding, dict):
-                    finding = {"variant": name, "modality": None, "severity": "warning", "code": "diagnosis",
-                               "message": str(finding)}
-                findings.append(finding)
-            for lint in state.lints:
-                findings.append({"variant": name, "modality": None, **lint})
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "omnicheck_version": __version__,
-            "created": self.started.isoformat(timespec="seconds"),
-            "run": {
-                "argv": self.run.argv,
-                "tier": self.run.tier,
-                "limit": self.run.limit,
-                "reference": self.run.reference.name,
-                "probes": self.run.probes,
-                "settings": {p: self.generation_settings(p).key() for p in self.run.probes if p in self._probes},
-                "thresholds": _settings_json(self.run.settings),
-                "reference_cache": {"hits": self.store.hits, "misses": self.store.misses,
-                                    "reference_generations": self.reference_generations},
-            },
-            "environment": environment(self._device_name()),
-            "variants": [self._variant_json(state) for state in self.states.values()],
-            "results": [r.to_json() for r in self.results.values()],
-            "verdicts": [v.to_json() for v in self.verdicts.values()],
-            "matrix": matrix([v.to_json() for v in self.verdicts.values()]),
-            "findings": findings,
-            "speed": self._speed(),
-        }
-
-    def _device_name(self) -> str:
-        for state in self.states.values():
-            if state.description.get("device"):
-                return state.description["device"]
-        return self.run.device or "cpu"
-
-    def _variant_json(self, state: VariantState) -> dict[str, Any]:
-        desc = {k: v for k, v in state.description.items() if k != "findings"}
-        return {
-            "name": state.variant.name,
-            "location": state.variant.location,
-            "is_reference": state.variant.is_reference,
-            "backend": "openai" if state.variant.is_url else "hf",
-            "fingerprint": state.fingerprint,
-            "model_type": desc.get("model_type"),
-            "modalities": desc.get("modalities", []),
-            "description": desc,
-            "quant_card": state.card,
-            "lints": state.lints,
-            "execution_path": state.execution_path,
-            "load_seconds": desc.get("load_seconds"),
-            "error": state.error,
-        }
-
-    def _speed(self) -> list[dict[str, Any]]:
-        rows = []
-        for result in self.results.values():
-            if result.status != "ok" or result.cached or not result.seconds:
-                continue
-            state = self.states.get(result.variant)
-            rows.append({
-                "variant": result.variant,
-                "probe": result.probe,
-                "seconds": round(result.seconds, 3),
-                "generated_tokens": result.generated_tokens,
-                "tokens_per_s": round(result.generated_tokens / result.seconds, 2) if result.generated_tokens else None,
-                "execution_path": state.execution_path if state else None,
-                "label": _speed_label(state),
-            })
-        return rows
+        return build_document(
+            self.run,
+            self.started,
+            self.states,
+            self.results.values(),
+            self.verdicts.values(),
+            generation={p: self.generation_settings(p).key() for p in self.run.probes if p in self._probes},
+            reference_cache={"hits": self.store.hits, "misses": self.store.misses,
+                             "reference_generations": self.reference_generations},
+        )
 
     def write_reports(self, html: bool | None = None) -> list[Path]:
         paths = [self._write_json()]
         if self.run.worker is None and (self.run.write_html if html is None else html):
-            from omnicheck.report.html import render_html
+            from omnicheck.report.render import render_html
 
             paths.append(render_html(self.document(), Path(self.run.report_dir) / "report.html"))
         return paths
@@ -424,7 +305,7 @@ class Session:
         self.merged = document
         paths = [write_json(document, Path(self.run.report_dir) / "omnicheck.json")]
         if self.run.write_html:
-            from omnicheck.report.html import render_html
+            from omnicheck.report.render import render_html
 
             paths.append(render_html(document, Path(self.run.report_dir) / "report.html"))
         for part in parts:
@@ -433,66 +314,6 @@ class Session:
 
     def close(self) -> None:
         self.release()
-
-
-def parts_dir(report_dir: Path | str) -> Path:
-    return Path(report_dir) / ".parts"
-
-
-def write_json(document: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=1, default=str))
-    os.replace(tmp, path)
-    return path
-
-
-def matrix(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """variant -> modality -> the worst verdict among that modality's probes."""
-    cells: dict[str, dict[str, str]] = {}
-    for verdict in verdicts:
-        row = cells.setdefault(verdict["variant"], {})
-        row[verdict["modality"]] = _worse(row.get(verdict["modality"]), verdict["status"])
-    return cells
-
-
-def merge_documents(parts: list[dict[str, Any]], order: list[Variant]) -> dict[str, Any]:
-    """Workers each saw some variants (and each its own copy of the reference): keep, per variant, the part
-    that ran it, and every (variant, probe) result and verdict once."""
-    merged = dict(parts[0])
-    rank = {v.name: i for i, v in enumerate(order)}
-    variants: dict[str, dict[str, Any]] = {}
-    for part in parts:
-        for variant in part["variants"]:
-            seen = variants.get(variant["name"])
-            if seen is None or (not seen.get("description") and variant.get("description")):
-                variants[variant["name"]] = variant
-    merged["variants"] = sorted(variants.values(), key=lambda v: rank.get(v["name"], len(rank)))
-    for key in ("results", "verdicts"):
-        unique: dict[tuple[str, str], dict[str, Any]] = {}
-        for part in parts:
-            for item in part[key]:
-                unique.setdefault((item["variant"], item["probe"]), item)
-        merged[key] = sorted(unique.values(), key=lambda r: (rank.get(r["variant"], len(rank)), r["probe"]))
-    merged["matrix"] = matrix(merged["verdicts"])
-    findings, speed = [], []
-    for part in parts:
-        findings += [f for f in part["findings"] if f not in findings]
-        speed += [s for s in part["speed"] if s not in speed]
-    merged["findings"], merged["speed"] = findings, speed
-    merged["run"] = dict(merged["run"])
-    merged["run"]["workers"] = len(parts)
-    merged["run"]["reference_cache"] = {
-        k: sum(p["run"]["reference_cache"][k] for p in parts) for k in parts[0]["run"]["reference_cache"]
-    }
-    return merged
-
-
-def _speed_label(state: VariantState | None) -> str:
-    if state is not None and state.variant.is_url:
-        runtime = (state.description.get("execution_path") or {}).get("runtime", "the server")
-        return f"measured through {runtime} over HTTP: includes request overhead and concurrency"
-    return "measured in-process (transformers eager): not a deployment speed"
 
 
 class _Throughput:
@@ -513,40 +334,3 @@ class _LoadFailed(Exception):
     pass
 
 
-_SEVERITY = ["REFERENCE", "PASS", "SKIPPED", "INCONCLUSIVE", "DEGRADED", "ERROR", "BROKEN"]
-
-
-def _worse(a: str | None, b: str) -> str:
-    if a is None:
-        return b
-    return a if _SEVERITY.index(a) >= _SEVERITY.index(b) else b
-
-
-def _settings_json(settings: Any) -> Any:
-    if settings is None:
-        return None
-    to_json = getattr(settings, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(settings) if is_dataclass(settings) else str(settings)
-
-
-def environment(device: str) -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "device": device,
-            "packages": dict(_package_versions())}
-
-
-@functools.lru_cache(maxsize=1)
-def _package_versions() -> tuple[tuple[str, str], ...]:
-    """Read once per process: the document is rewritten after every result, the installed versions do not change."""
-    from importlib import metadata
-
-    found = []
-    for name in PACKAGES:
-        try:
-            found.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    return tuple(found)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Iterable, Literal, Union
 
 
 class Modality(str, enum.Enum):
@@ -213,7 +213,36 @@ class ProbeResult:
         )
 
 
-VerdictStatus = Literal["PASS", "DEGRADED", "BROKEN", "INCONCLUSIVE", "REFERENCE", "ERROR", "SKIPPED"]
+class Status(str, enum.Enum):
+    """A verdict's status. Members are in the project's one severity order, least severe first: a matrix cell
+    shows the worst of its probes' statuses. In JSON a status is its plain name."""
+
+    REFERENCE = "REFERENCE"  # the baseline itself
+    PASS = "PASS"
+    SKIPPED = "SKIPPED"  # the probe does not apply (the model takes no such input)
+    INCONCLUSIVE = "INCONCLUSIVE"  # too few samples, or the interval straddles the threshold
+    DEGRADED = "DEGRADED"
+    ERROR = "ERROR"  # the probe or the load failed: nothing was judged
+    BROKEN = "BROKEN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {status: rank for rank, status in enumerate(Status)}
+
+
+def worst(statuses: Iterable[Status | str | None]) -> Status | None:
+    """The most severe of the statuses (names or members; None is skipped), or None when there are none."""
+    ranked = [Status(s) for s in statuses if s is not None]
+    return max(ranked, key=_SEVERITY.__getitem__) if ranked else None
 
 
 @dataclass
@@ -221,7 +250,7 @@ class Verdict:
     variant: str
     probe: str
     modality: str
-    status: VerdictStatus
+    status: Status
     message: str  # the whole story in words: metric, reference, variant, difference, interval, threshold
     metric: str = ""
     reference_value: float | None = None
@@ -236,5 +265,6 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(vars(self))
+        data["status"] = str(self.status)
         data["interval"] = list(self.interval) if self.interval else None
         return data

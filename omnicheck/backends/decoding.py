@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-from omnicheck.errors import BackendError, OmnicheckError, UsageError
+from omnicheck.errors import BackendError, OmnicheckError, UsageError, first_line
 from omnicheck.types import Sample
 
 T = TypeVar("T")
@@ -192,11 +192,6 @@ def memory_detail(err: BaseException) -> str:
         return f"needed {asked.group(1)} more" + (f", {free.group(1)} free" if free else "") + (
             f" of {total.group(1)}" if total else "")
     return first_line(err)
-
-
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
 
 
 # --- the loop every generate call goes through ---

@@ -6,15 +6,14 @@ scores; its logged samples come back as one SampleResult per doc. lm_eval is imp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from omnicheck.errors import BackendError, FixtureError, OmnicheckError
-from omnicheck.fixtures import sha256_file
+from omnicheck.digest import sha256_file, sha256_text
+from omnicheck.errors import BackendError, FixtureError, OmnicheckError, first_line
 from omnicheck.probes.base import Probe
 from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
@@ -187,9 +186,13 @@ def run_task(
     except OmnicheckError:  # already one line (bad data, or out of memory even at batch 1)
         raise
     except Exception as err:
+        cause = f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}"
+        if _is_network_error(err):
+            raise BackendError(cause, "the model's server stopped answering: its log names the root cause; "
+                                      "restart it and rerun") from err
         files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
-            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
+            cause,
             f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long to see lm-eval's trace",
         ) from err
     seconds = time.perf_counter() - start
@@ -206,9 +209,10 @@ def run_task(
     )
 
 
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:300] if lines else ""
+def _is_network_error(err: BaseException) -> bool:
+    """lm-eval's API models raise their HTTP client's errors (aiohttp, requests) when a server goes away."""
+    module = type(err).__module__.split(".")[0]
+    return module in ("aiohttp", "requests", "urllib3") or isinstance(err, (ConnectionError, TimeoutError))
 
 
 def scripted_lm(responses: Sequence[str]) -> "LM":
@@ -243,38 +247,6 @@ def sent_prompt(sample: Mapping[str, Any]) -> str:
 def model_output(sample: Mapping[str, Any]) -> str:
     responses = sample["resps"][0]
     return str(responses[0] if isinstance(responses, (list, tuple)) else responses)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# --- data files ---
-
-
-def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]]:
-    """Rows of a JSONL file, each checked for the fields a task needs; a bad row is one line naming file and line."""
-    import json
-
-    rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FixtureError(f"{path}:{number} is not valid JSON ({err.msg})", "fix or remove that line") from err
-            missing = [key for key, kind in required.items() if not isinstance(row.get(key), kind)]
-            if missing:
-                raise FixtureError(
-                    f"{path}:{number} lacks {', '.join(missing)} (or has the wrong type)",
-                    f"each line needs {', '.join(required)}",
-                )
-            rows.append(row)
-    if not rows:
-        raise FixtureError(f"{path} holds no rows", "point the probe at a JSONL file with at least one row")
-    return rows
 
 
 # --- the probe base ---
