@@ -3,7 +3,7 @@
 For each media probe, on the same loaded model, the same samples, the same settings and batch size:
   bare      a plain loop: processor -> model.generate -> decode, written directly against transformers
   omnicheck probe.run(...) without the counterfactual pass (the same generations as bare, plus scoring)
-  +cf       probe.run(...) as a run does it, with the blank-media counterfactual pass (twice the generations)
+  +cf       probe.run(...) as a run does it, with the blank-media counterfactual pass (its answer's opening)
   batch=1   omnicheck one sample at a time, and whether its greedy outputs equal the batched ones
 Then: plugin import time, peak RSS against the model's own size.
 
@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 MEDIA_PROBES = ("image_caption", "speech_wer", "video_describe")
 
 
-def bare_loop(backend, samples, settings) -> list[str]:
-    """What a user would write without omnicheck: build inputs, generate, decode. No omnicheck code inside."""
+def bare_loop(backend, samples, settings, **generate_kwargs) -> list[str]:
+    """What a user would write without omnicheck: build inputs, generate, decode. No omnicheck code inside.
+    generate_kwargs go to generate() as they are (e.g. the static cache the compared run uses)."""
     import torch
     from PIL import Image
 
@@ -74,7 +75,7 @@ def bare_loop(backend, samples, settings) -> list[str]:
         inputs = processor(**kwargs).to(backend.device)
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=settings.max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
+                                 pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
         for row in out[:, inputs["input_ids"].shape[1]:]:
             outputs.append(tokenizer.decode(row, skip_special_tokens=True).strip())
     return outputs

@@ -8,8 +8,10 @@
     probes = ["gsm8k", "speech_wer"]
     tier = "smoke"                 # or "full"
     max_new_tokens = { gsm8k = 256 }   # per probe; or one number for every probe
-    counterfactual = true          # false: no blank-media rerun of media probes (half their generation;
-                                   #   the "media ignored" detector then has nothing to judge)
+    counterfactual = true          # false: no blank-media rerun of media probes (the "media ignored"
+                                   #   detector then has nothing to judge)
+    counterfactual_tokens = 16     # the blank-media rerun writes only this opening of its answer and is
+                                   #   compared with the same opening of the real one; 0: the whole answer
 
     [tool.omnicheck.thresholds]    # every probe
     min_retention = 0.95
@@ -35,7 +37,7 @@ from typing import Any, Literal, Mapping
 
 from omnicheck.errors import UsageError
 from omnicheck.probes import PROBES, TIERS
-from omnicheck.types import MODALITIES
+from omnicheck.types import COUNTERFACTUAL_TOKENS, MODALITIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,6 +118,7 @@ class Settings:
     tier: str = "smoke"
     max_new_tokens: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # probe -> tokens; "*": all
     counterfactual: bool = True  # rerun media probes on blanked media to see whether the media is used
+    counterfactual_tokens: int = COUNTERFACTUAL_TOKENS  # new tokens of that rerun; 0: as many as the probe's
     source: str = "built-in defaults"  # where these came from, for the report
 
     def thresholds_for(self, probe: str, modality: str) -> Thresholds:
@@ -147,11 +150,13 @@ class Settings:
             "tier": self.tier,
             "max_new_tokens": dict(self.max_new_tokens),
             "counterfactual": self.counterfactual,
+            "counterfactual_tokens": self.counterfactual_tokens,
             "source": self.source,
         }
 
 
-_TOP_KEYS = ("thresholds", "confidence", "bootstrap_resamples", "seed", "inconclusive", "probes", "tier", "max_new_tokens", "counterfactual")
+_TOP_KEYS = ("thresholds", "confidence", "bootstrap_resamples", "seed", "inconclusive", "probes", "tier", "max_new_tokens", "counterfactual",
+             "counterfactual_tokens")
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -264,6 +269,12 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
         if not isinstance(table["counterfactual"], bool):
             raise UsageError(f"{where}: counterfactual = {table['counterfactual']!r} is not true or false", "use counterfactual = false to skip the blank-media reruns")
         out["counterfactual"] = table["counterfactual"]
+    if "counterfactual_tokens" in table:
+        tokens = _number(table["counterfactual_tokens"], "counterfactual_tokens", where, integer=True)
+        if tokens < 0:
+            raise UsageError(f"{where}: counterfactual_tokens = {tokens} is negative",
+                             "use a number of tokens, e.g. 16, or 0 for the whole answer")
+        out["counterfactual_tokens"] = int(tokens)
     if "thresholds" in table:
         out["thresholds"] = _parse_thresholds(table["thresholds"], f"{where} thresholds", base.thresholds)
     return out

@@ -85,6 +85,10 @@ class Resumable:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
 
+    def finish(self) -> None:
+        """The probe finished: drop its journal, so a rerun starts afresh."""
+        self._journal.clear()
+
     def generate(self, samples: Sequence[Sample], settings: GenerationSettings) -> list[Any]:
         from omnicheck.backends.base import Generation
 

@@ -40,13 +40,17 @@ class RunConfig:
     def reference(self) -> Variant:
         return next(v for v in self.variants if v.is_reference)
 
-    def generation_settings(self, probe: str, defaults: GenerationSettings) -> GenerationSettings:
-        """How one probe generates in this run; defaults: the probe's own settings."""
+    def generation_settings(self, probe: str, defaults: GenerationSettings,
+                            reference_batch: int | None = None) -> GenerationSettings:
+        """How one probe generates in this run; defaults: the probe's own settings. With no batch given, on a GPU
+        the reference sizes its batch from free memory and the variants take that batch (reference_batch)."""
         return GenerationSettings(
             max_new_tokens=self.max_new_tokens or self.settings.max_new_tokens_for(probe, defaults.max_new_tokens),
-            batch_size=self.batch_size or defaults.batch_size,
+            batch_size=self.batch_size or reference_batch or defaults.batch_size,
             do_sample=False,
             counterfactual=self.settings.counterfactual,
+            counterfactual_tokens=self.settings.counterfactual_tokens,
+            batch_from_memory=self.batch_size is None and reference_batch is None,
         )
 
 

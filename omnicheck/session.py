@@ -63,8 +63,17 @@ class Session:
             self._samples[name] = samples
         return self._samples[name]
 
-    def generation_settings(self, probe_name: str) -> GenerationSettings:
-        return self.run.generation_settings(probe_name, self.probe(probe_name).settings)
+    def generation_settings(self, probe_name: str, variant: str | None = None) -> GenerationSettings:
+        return self.run.generation_settings(probe_name, self.probe(probe_name).settings,
+                                            self._reference_batch(probe_name, variant))
+
+    def _reference_batch(self, probe: str, variant: str | None) -> int | None:
+        """The batch the reference sized from GPU memory for this probe: a variant batches the same samples alike."""
+        reference = self.results.get((self.run.reference.name, probe))
+        if variant is None or variant == self.run.reference.name or reference is None:
+            return None
+        calls = (reference.info.get("decoding") or {}).get("calls") or []
+        return calls[0]["size"] if calls and calls[0].get("source") == "memory" else None
 
     # --- models: one resident at a time ---
 
@@ -207,17 +216,21 @@ class Session:
             samples = self.samples(probe_name)
             self.progress(f"{variant} {probe_name}: {len(samples)} samples")
             backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
-            settings = self.generation_settings(probe_name)
+            settings = self.generation_settings(probe_name, variant)
+            backend.take_decoding()  # start this probe's record afresh
             resumable = self._resumable(variant, probe, backend, settings)
             result = probe.run(resumable or backend, samples, settings)
             result.variant = variant
-            if resumable is not None:  # finished: a rerun starts afresh
-                resumable._journal.clear()
+            if resumable is not None:
+                resumable.finish()
                 if resumable.resumed:
                     result.info["resumed_samples"] = resumable.resumed
             if probe.skipped:  # samples whose media could not be read: the verdict counts them
                 result.info["skipped_samples"] = list(probe.skipped)
             result.info["engine"] = self.states[variant].engine
+            decoded = backend.take_decoding()
+            if decoded is not None:
+                result.info["decoding"] = decoded
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)

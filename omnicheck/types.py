@@ -74,15 +74,29 @@ class Message:
 # --- what a probe asks a model ---
 
 
+COUNTERFACTUAL_TOKENS = 16  # how much of the blank-media answer is generated: enough to see whether it changed
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     max_new_tokens: int = 64
     batch_size: int = 8
     do_sample: bool = False  # greedy: outputs are comparable run to run
     counterfactual: bool = True  # media probes also generate on blanked media
+    counterfactual_tokens: int = COUNTERFACTUAL_TOKENS  # the opening of the blank-media answer; 0: all of it
+    batch_from_memory: bool = False  # on a GPU: the largest batch the free memory holds instead of batch_size
 
     def key(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "counterfactual": self.counterfactual}
+        key = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "counterfactual": self.counterfactual}
+        if self.counterfactual and self.counterfactual_budget() < self.max_new_tokens:
+            key["counterfactual_tokens"] = self.counterfactual_budget()
+        return key
+
+    def counterfactual_budget(self) -> int:
+        """New tokens for the blank-media answer: its opening tells whether the answer changed."""
+        if self.counterfactual_tokens <= 0:
+            return self.max_new_tokens
+        return min(self.max_new_tokens, self.counterfactual_tokens)
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ class Backend(Protocol):
 
     def generate(self, samples: Sequence[Sample], settings: GenerationSettings) -> list[Generation]: ...
 
-    def lm_eval_model(self) -> Any:
-        """An lm-eval LM instance over the already-loaded model (no second load)."""
+    def lm_eval_model(self, settings: GenerationSettings | None = None) -> Any:
+        """An lm-eval LM instance over the already-loaded model (no second load), batching as `settings` say."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -52,6 +52,11 @@ class Backend(Protocol):
         """How much of each activation-quantized layer's input its stored scales clip, per modality (samples:
         modality -> a few samples), as JSON. A backend that cannot look inside its model answers
         {"available": False, "reason": ...}; one that failed, {"error": ...}."""
+        ...
+
+    def take_decoding(self) -> dict[str, Any] | None:
+        """How the calls since the last take decoded and batched, recorded per probe; None where the backend does
+        not decode itself (a server)."""
         ...
 
     def close(self) -> None: ...

@@ -11,9 +11,11 @@ import functools
 import gc
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from omnicheck.backends import decoding
 from omnicheck.backends.base import Generation, Progress
 from omnicheck.checkpoint import (
     LOAD_WITHOUT_SPEECH_ASSETS,
@@ -60,25 +62,37 @@ class HFBackend:
         from omnicheck.formats import read_card
 
         self.card = read_card(self.path)
-        if self.card.format == "modelopt":
-            # transformers refuses ModelOpt exports; omnicheck dequantizes and emulates them itself
-            from omnicheck.formats.modelopt import load_modelopt_model
+        out_of_memory = None
+        try:
+            if self.card.format == "modelopt":
+                # transformers refuses ModelOpt exports; omnicheck dequantizes and emulates them itself
+                from omnicheck.formats.modelopt import load_modelopt_model
 
-            self.model, self.load_info = load_modelopt_model(self.path, device=self.device, dtype=dtype, card=self.card)
-        else:
-            self.model = self._from_pretrained(auto_class, torch_dtype)
-            self.load_info = {}
-            if self.card.kv_cache:  # transformers leaves a quantized KV cache in the model dtype: emulate it
-                from omnicheck.formats import kvcache
+                self.model, self.load_info = load_modelopt_model(self.path, device=self.device, dtype=dtype, card=self.card)
+            else:
+                self.model = self._from_pretrained(auto_class, torch_dtype)
+                self.load_info = {}
+                if self.card.kv_cache:  # transformers leaves a quantized KV cache in the model dtype: emulate it
+                    from omnicheck.formats import kvcache
 
-                self.load_info = kvcache.attach(self.model, self.card, kvcache.kv_scale_tensors(self.path, self.card))
-        self.model.to(self.device).eval()
+                    self.load_info = kvcache.attach(self.model, self.card, kvcache.kv_scale_tensors(self.path, self.card))
+            self.model.to(self.device).eval()
+        except Exception as err:
+            if not decoding.is_out_of_memory(err):
+                raise
+            out_of_memory = decoding.out_of_memory_at_load(variant_label(self.name, self.model_type), self.path, err)
+        if out_of_memory is not None:  # raised outside the except block, so the half-loaded weights can be freed
+            self.model = None
+            decoding.release_memory()
+            raise out_of_memory
         self.generator = text_generator(self.model)
         if self.generator is not self.model:
             self.generator.generation_config = self.model.generation_config  # the checkpoint's stop tokens
         self.processor, self.tokenizer = load_processor(self.path)
         self.is_speech_seq2seq = auto_class.__name__ == "AutoModelForSpeechSeq2Seq"
         self.modalities = frozenset(self._modalities())
+        self.decoder = decoding.Decoder(self.generator, self.device, variant_label(self.name, self.model_type),
+                                        speech_seq2seq=self.is_speech_seq2seq)
         self.load_seconds = time.perf_counter() - start
         self._lm = None
         self.on_batch: Progress | None = None
@@ -139,18 +153,24 @@ class HFBackend:
             "load_seconds": round(self.load_seconds, 3),
             "execution_path": self.card.execution_path(),
             "engine": in_process_engine().to_json(),
+            "decoding": self.decoder.plan.to_json(),
         }
 
     # --- generation ---
 
     def generate(self, samples: Sequence[Sample], settings: GenerationSettings) -> list[Generation]:
-        out: list[Generation] = []
-        for start in range(0, len(samples), max(1, settings.batch_size)):
-            batch = samples[start : start + settings.batch_size]
-            out.extend(self._generate_batch(batch, settings))
-            if self.on_batch is not None:
-                self.on_batch(len(out), len(samples))
-        return out
+        """Longest samples first, in batches the decoder sizes; results in the order of `samples`."""
+        order = decoding.longest_first(samples, decoding.length_key)
+        one_token = replace(settings, max_new_tokens=1)
+        record = self.decoder.batch_size(
+            settings, len(samples), lambda rows: self._generate_batch([samples[i] for i in order[:rows]], one_token)
+        )
+        return self.decoder.run(samples, lambda batch: self._generate_batch(batch, settings), record,
+                                decoding.length_key, settings.max_new_tokens, self.on_batch)
+
+    def take_decoding(self) -> dict[str, Any]:
+        """How the generate and lm-eval calls since the last take decoded and batched (recorded per probe)."""
+        return self.decoder.take_calls()
 
     def _generate_batch(self, batch: Sequence[Sample], settings: GenerationSettings) -> list[Generation]:
         import torch
@@ -179,7 +199,7 @@ class HFBackend:
             if inputs["input_features"].shape[-1] > self.processor.feature_extractor.nb_max_frames:
                 kwargs["return_timestamps"] = True  # long-form needs them; refuses a config that says False
         with torch.inference_mode():
-            sequences = self.generator.generate(**inputs, **kwargs)
+            sequences = self.decoder.generate(self.generator.generate, inputs, kwargs, settings.max_new_tokens)
         if not self.is_speech_seq2seq:
             sequences = sequences[:, inputs["input_ids"].shape[1] :]
         results = []
@@ -260,13 +280,13 @@ class HFBackend:
 
     # --- lm-eval ---
 
-    def lm_eval_model(self, batch_size: int = 8):
+    def lm_eval_model(self, settings: GenerationSettings | None = None):
+        """lm-eval's HFLM over the loaded model, batching as `settings` say (the probe's batch, or from memory)."""
         if self._lm is None:
             if "text" not in self.modalities:
                 raise UnsupportedModality(f"{variant_label(self.name, self.model_type)} has no text generation", "skip text probes")
-            from lm_eval.models.huggingface import HFLM
-
-            self._lm = HFLM(pretrained=self.generator, tokenizer=self.tokenizer, batch_size=batch_size, device=self.device)
+            self._lm = decoding.decoding_lm(self.generator, self.tokenizer, self.device, self.decoder)
+        self._lm.omnicheck_settings = settings or GenerationSettings()
         return self._lm
 
     def close(self) -> None:

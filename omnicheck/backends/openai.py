@@ -354,11 +354,12 @@ class OpenAIBackend:
     def activation_ranges(self, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
         return {"available": False, "reason": "a served model's activations cannot be hooked from outside the server"}
 
-    def lm_eval_model(self) -> Any:
+    def lm_eval_model(self, settings: GenerationSettings | None = None) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
 
         The server applies the model's chat template, so the LM reports a (placeholder) template: lm-eval then
-        sends chat messages, which is the only form a chat-completions endpoint takes.
+        sends chat messages, which is the only form a chat-completions endpoint takes. The server batches what
+        arrives: `settings` has no batch to set here (concurrency is the client's knob).
         """
         if self._lm is None:
             self._check_answers()
@@ -384,6 +385,9 @@ class OpenAIBackend:
                 f"the server for {self.name} at {self.base} fails requests ({self._problem(answer)})",
                 "its log names the root cause (vLLM's engine dies on the first request when the machine has no "
                 "kernel for the checkpoint's quantization scheme: serve it where that kernel exists)")
+
+    def take_decoding(self) -> None:
+        return None  # the server decodes: its batching is not visible here
 
     def close(self) -> None:
         return None

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 from omnicheck.compare.agreement import agreement, normalize_words
 from omnicheck.compare.paired import one_sided_flip_p
-from omnicheck.types import ProbeResult
+from omnicheck.types import ProbeResult, SampleResult
 
 DETECTORS = ("empty", "loop", "garbled", "media_ignored")
 OUTPUT_DETECTORS = ("empty", "loop", "garbled")  # judged on the output alone
@@ -248,14 +248,35 @@ class CollapseScan:
 
 
 def scan(result: ProbeResult, *, language: str = "en") -> CollapseScan:
-    counterfactual = {s.sample_id: s.output for s in result.counterfactual}
+    counterfactual = {s.sample_id: s for s in result.counterfactual}
     flags = {}
+    compared = set()
     for sample in result.samples:
-        fired = detect(sample.output, counterfactual.get(sample.sample_id), modality=result.modality, language=language)
+        pair = compared_outputs(sample.output, counterfactual.get(sample.sample_id))
+        fired = detect(sample.output, modality=result.modality, language=language)
+        if pair is not None:
+            compared.add(sample.sample_id)
+            reason = detect_media_ignored(*pair, modality=result.modality)
+            if reason:
+                fired["media_ignored"] = reason
         if fired:
             flags[sample.sample_id] = fired
     ids = tuple(s.sample_id for s in result.samples)
-    return CollapseScan(ids, flags, frozenset(i for i in ids if i in counterfactual))
+    return CollapseScan(ids, flags, frozenset(compared))
+
+
+def compared_outputs(output: str, blank: SampleResult | None) -> tuple[str, str] | None:
+    """(answer, blank-media answer) as the media-ignored detector compares them. A blank-media answer cut at its
+    token budget is compared with the same opening of the answer: its words but the last (maybe cut mid-word)
+    against as many of the answer's words. None when there is nothing to compare."""
+    if blank is None:
+        return None
+    if not blank.extra.get("cut_at_tokens"):
+        return output, blank.output
+    opening = normalize_words(blank.output)[:-1]
+    if not opening:
+        return None
+    return " ".join(normalize_words(output)[: len(opening)]), " ".join(opening)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
@@ -51,9 +52,18 @@ class Probe:
         generations = backend.generate(samples, settings)
         results = [self._result(s, g) for s, g in zip(samples, generations)]
         counterfactual: list[SampleResult] = []
+        info: dict[str, Any] = {}
         blanks = [c for c in (self.counterfactual(s) for s in samples) if c is not None] if settings.counterfactual else []
-        if blanks:
-            counterfactual = [self._result(s, g) for s, g in zip(blanks, backend.generate(blanks, settings))]
+        if blanks:  # only the opening of the blank-media answer: enough to tell whether the answer changed
+            budget = settings.counterfactual_budget()
+            blank_start = time.perf_counter()
+            blank_generations = backend.generate(blanks, replace(settings, max_new_tokens=budget))
+            counterfactual = [self._result(s, g) for s, g in zip(blanks, blank_generations)]
+            for row, generation in zip(counterfactual, blank_generations):
+                if budget < settings.max_new_tokens and generation.tokens >= budget:
+                    row.extra["cut_at_tokens"] = budget  # compared with the same opening of the answer
+            info["counterfactual"] = {"max_new_tokens": budget, "seconds": round(time.perf_counter() - blank_start, 3),
+                                      "generated_tokens": sum(g.tokens for g in blank_generations)}
         return ProbeResult(
             variant=backend.name,
             probe=self.name,
@@ -65,6 +75,7 @@ class Probe:
             seconds=time.perf_counter() - start,
             generated_tokens=sum(g.tokens for g in generations),
             counterfactual=counterfactual,
+            info=info,
         )
 
     def _result(self, sample: Sample, generation: "Generation") -> SampleResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from omnicheck.digest import sha256_file, sha256_text
-from omnicheck.errors import BackendError, FixtureError, first_line
+from omnicheck.errors import BackendError, FixtureError, OmnicheckError, first_line
 from omnicheck.probes.base import Probe
 from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
@@ -183,7 +183,7 @@ def run_task(
         results = lm_eval.simple_evaluate(
             **evaluate_kwargs(lm, config, doc_indices, max_new_tokens, use_chat, do_sample)
         )
-    except FixtureError:
+    except OmnicheckError:  # already one line (bad data, or out of memory even at batch 1)
         raise
     except Exception as err:
         cause = f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}"
@@ -296,7 +296,7 @@ class LmEvalProbe(Probe):
         if not samples:  # lm-eval reads an empty selection as "every doc"
             raise FixtureError(f"{self.name} was given no samples to run", "check the tier and the data file")
         start = time.perf_counter()
-        lm = backend.lm_eval_model()
+        lm = backend.lm_eval_model(settings)  # lm-eval batches as the probe's settings say
         config = self.task_config()
         run = run_task(
             lm, config, [doc_index(s) for s in samples], settings.max_new_tokens, do_sample=settings.do_sample

@@ -157,8 +157,12 @@ def _sample_view(
     cf_text = None
     cf_same = False
     if counterfactual is not None:
-        cf_text, _ = clip_text(str(counterfactual.get("output") or ""), 600)
-        cf_same = str(counterfactual.get("output") or "").strip() == str(variant_sample.get("output") or "").strip()
+        cf_output = str(counterfactual.get("output") or "").strip()
+        cf_text, _ = clip_text(cf_output, 600)
+        answer = str(variant_sample.get("output") or "").strip()
+        cut = bool((counterfactual.get("extra") or {}).get("cut_at_tokens"))  # only its opening was generated
+        cf_same = cf_output == answer or (cut and bool(cf_output) and answer.startswith(cf_output))
+        cf_text = f"{cf_text} …" if cut else cf_text
     return SampleView(
         anchor=anchor,
         sample_id=str(variant_sample.get("id")),

@@ -263,4 +263,6 @@ def test_modelopt_model_generates_through_the_hf_backend_machinery(panel):
     out = backend.generate(samples, GenerationSettings(max_new_tokens=3, batch_size=1))
     assert len(out) == 3 and all(o.tokens <= 3 for o in out)
     assert backend.describe()["dtype"] == "bfloat16"
-    assert type(backend.lm_eval_model()).__name__ == "HFLM"
+    from lm_eval.models.huggingface import HFLM
+
+    assert isinstance(backend.lm_eval_model(), HFLM)

@@ -24,6 +24,7 @@ from omnicheck.compare.agreement import agreement, agreement_summary, first_dive
 from omnicheck.compare.collapse import (
     ANY_OUTPUT,
     compare_collapse,
+    compared_outputs,
     detect,
     detect_empty,
     detect_garbled,
@@ -247,3 +248,30 @@ def test_agreement_summary_pairs_by_id_and_lists_the_worst_first():
     assert [sid for sid, _ in summary.worst] == ["img2", "img4"] or [sid for sid, _ in summary.worst] == ["img4", "img2"]
     assert summary.worst[0][1] <= summary.worst[1][1]
     assert summary.to_json()["n"] == 5
+
+
+# --- a blank-media answer cut at its token budget is compared with the same opening of the answer ---
+
+
+def _blank(output: str, cut: bool) -> SampleResult:
+    return SampleResult("img0", "Describe the image.", ["blank.png"], output, None, {}, {"cut_at_tokens": 16} if cut else {})
+
+
+def test_a_cut_blank_answer_is_compared_with_the_answers_opening():
+    answer = "A grey tabby cat sits on a wooden floor next to a red ball and a bowl of milk."
+    same_opening = "A grey tabby cat sits on a wood"  # the budget ended inside a word
+    assert compared_outputs(answer, _blank(same_opening, cut=True)) == ("a grey tabby cat sits on a", "a grey tabby cat sits on a")
+    result = _result("bf16", [answer], [same_opening])
+    result.counterfactual[0].extra["cut_at_tokens"] = 16
+    assert "media ignored" in scan(result).flags["img0"]["media_ignored"]
+    # the same text, not cut: a short answer against a long one is a changed answer
+    assert "media_ignored" not in scan(_result("bf16", [answer], [same_opening])).flags.get("img0", {})
+    other = "The picture is plain grey with nothing"
+    assert "media_ignored" not in scan(_result("bf16", [answer], [other])).flags.get("img0", {})
+
+
+def test_a_cut_blank_answer_without_a_whole_word_is_not_compared():
+    assert compared_outputs("A cat.", _blank("Abcdef", cut=True)) is None
+    result = _result("bf16", ["A cat."], ["Abcdef"])
+    result.counterfactual[0].extra["cut_at_tokens"] = 16
+    assert scan(result).with_counterfactual == frozenset()

@@ -131,6 +131,8 @@ def test_unknown_keys_are_usage_errors_with_a_suggestion(tmp_path, body, expecte
         ("probes = []", "is not a list of probe names"),
         ("max_new_tokens = 0", "must be at least 1"),
         ("counterfactual = 'no'", "counterfactual = 'no' is not true or false"),
+        ("counterfactual_tokens = -1", "counterfactual_tokens = -1 is negative"),
+        ("counterfactual_tokens = 'all'", "is not an integer"),
         ("thresholds = { min_retention = 1.2 }", "min_retention = 1.2 is out of range"),
         ("thresholds = { min_retention = 0.5 }", "broken_retention = 0.5 is out of range"),
         ("thresholds = { audio = { max_increase = 0.5 } }", "broken_increase"),
@@ -167,6 +169,12 @@ def test_counterfactual_can_be_turned_off_in_the_file_and_on_the_command_line(tm
     off = load_settings(_pyproject(tmp_path, "[tool.omnicheck]\ncounterfactual = false\n"), environ=NO_CI)
     assert off.counterfactual is False and off.to_json()["counterfactual"] is False
     assert Settings().with_overrides(counterfactual=False).counterfactual is False
+
+
+def test_counterfactual_tokens_set_how_much_of_the_blank_media_answer_is_written(tmp_path):
+    assert Settings().counterfactual_tokens == 16
+    whole = load_settings(_pyproject(tmp_path, "[tool.omnicheck]\ncounterfactual_tokens = 0\n"), environ=NO_CI)
+    assert whole.counterfactual_tokens == 0 and whole.to_json()["counterfactual_tokens"] == 0
 
 
 def test_settings_are_frozen():
