@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from omnicheck.backends.base import Generation
 from omnicheck.errors import FixtureError, ModelLoadError, UnsupportedModality
+from omnicheck.tokens import Continuation, NotScored, TokenScores
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Sample, TextPart, VideoPart
 from omnicheck.variants import variant_label
 
@@ -338,6 +339,15 @@ class HFBackend:
             kwargs["video_metadata"] = [m for _, m in videos]
             kwargs["do_sample_frames"] = False
         return self.processor(**kwargs)
+
+    # --- teacher forcing ---
+
+    def score_continuations(self, continuations: Sequence[Continuation], top_k: int = 20,
+                            batch_size: int = 8) -> list[TokenScores | NotScored]:
+        """Per continuation, this model's next-token distributions along the given answer (one forward pass)."""
+        from omnicheck.backends.hf_scoring import score_continuations
+
+        return score_continuations(self, continuations, top_k, batch_size)
 
     # --- lm-eval ---
 

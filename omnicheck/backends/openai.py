@@ -566,6 +566,13 @@ class OpenAIBackend:
             list(pool.map(run, pending))
         return cast("list[Generation]", results)  # every index was filled: from the cache or by run()
 
+    def score_continuations(self, continuations: Sequence[Any], top_k: int = 20, batch_size: int = 8) -> list[Any]:
+        """Per continuation, the served model's distributions along the given answer (vLLM prompt log-probabilities;
+        see omnicheck.backends.openai_scoring). batch_size is unused: requests go concurrently."""
+        from omnicheck.backends.openai_scoring import score_continuations
+
+        return score_continuations(self, continuations, top_k)
+
     def lm_eval_model(self) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
 
