@@ -76,6 +76,7 @@ class Session:
         self._probes: dict[str, Any] = {}
         self._samples: dict[str, list[Sample]] = {}
         self._loaded: tuple[str, Any] | None = None
+        self.tokens: dict[str, Any] = {}  # probe -> the reference's teacher-forced top-k (teacher_forcing.ReferenceTokens)
         self.started = _dt.datetime.now(_dt.timezone.utc)
 
     # --- probes and samples ---
@@ -178,18 +179,21 @@ class Session:
             if key is None:
                 self.results[(name, probe)] = self._run(name, probe)
                 self.reference_generations += self.results[(name, probe)].status == "ok"
+                self._reference_tokens(probe, None)
                 continue
             with self.store.lock(probe, key):
                 cached = None if self.run.refresh_reference else self.store.get(probe, key)
                 if cached is not None:
                     self.progress(f"{name} {probe}: reference results from cache")
                     self.results[(name, probe)] = cached
+                    self._reference_tokens(probe, key)
                     continue
                 result = self._run(name, probe)
                 if result.status == "ok":
                     self.reference_generations += 1
                     self.store.put(probe, key, result)
                 self.results[(name, probe)] = result
+                self._reference_tokens(probe, key)
 
     def _cache_key(self, probe: str) -> str | None:
         state = self.states[self.run.reference.name]
@@ -226,6 +230,8 @@ class Session:
                 backend.on_batch = _Throughput(f"{variant} {probe_name}", self.progress)
             result = probe.run(backend, samples, self.generation_settings(probe_name))
             result.variant = variant
+            if not self.states[variant].variant.is_reference:
+                self._variant_divergence(backend, probe_name, result)
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
@@ -237,6 +243,77 @@ class Session:
             failed = self._failed(variant, probe_name, "error", f"{type(err).__name__}: {err}", start)
             failed.info["traceback"] = traceback.format_exc()
             return failed
+
+    # --- teacher-forced divergence (omnicheck.teacher_forcing) ---
+
+    def _divergence_settings(self) -> tuple[bool, int]:
+        from omnicheck.teacher_forcing import DEFAULT_TOP_K
+
+        settings = self.run.settings
+        return getattr(settings, "divergence", True), getattr(settings, "divergence_top_k", DEFAULT_TOP_K)
+
+    def _reference_tokens(self, probe: str, key: str | None) -> None:
+        """The reference's top-k along its answers and the A/A floor: from beside the cache, else one pass."""
+        from omnicheck import teacher_forcing as tf
+
+        enabled, top_k = self._divergence_settings()
+        name = self.run.reference.name
+        result = self.results[(name, probe)]
+        if not enabled or result.status != "ok":
+            return
+        tokens = None
+        if key is not None and not self.run.refresh_reference:
+            data = self.store.get_tokens(probe, key, tf.SCHEMA)
+            if data is not None:
+                try:
+                    tokens = tf.ReferenceTokens.from_json(data)
+                except (KeyError, ValueError, TypeError) as err:
+                    self.progress(f"{name} {probe}: cached token scores unreadable ({err}): scoring again")
+            elif result.cached:
+                older = self.store.other_token_schemas(probe, key, tf.SCHEMA)
+                made_by = f"token scores of schema {older} only" if older else "no token scores"
+                self.progress(f"{name} {probe}: the cached reference has {made_by} (cached by another omnicheck "
+                              "version): scoring its cached answers once with the reference model; its answers are kept")
+        if tokens is None:
+            if result.cached and self.probe(probe).renders_prompts:
+                tokens = tf.ReferenceTokens(top_k=top_k, reason=(
+                    "the cached reference predates token scores and lm-eval's prompts are not kept with it -- fix: "
+                    "--omnicheck-refresh-reference once"))
+                self.progress(f"{name} {probe}: divergence not available: {tokens.reason}")
+            else:
+                try:
+                    backend = self.backend(name)
+                    batch = self.generation_settings(probe).batch_size
+                    prompts = self.probe(probe).rendered_prompts()
+                    tokens = tf.reference_pass(backend, self.samples(probe), result, prompts, top_k, batch)
+                except Exception as err:  # a scoring failure must not cost the results already made
+                    tokens = tf.ReferenceTokens(top_k=top_k, reason=f"{type(err).__name__}: {err}".splitlines()[0])
+                if tokens.reason:
+                    self.progress(f"{name} {probe}: divergence not available: {tokens.reason}")
+                elif key is not None:
+                    self.store.put_tokens(probe, key, tf.SCHEMA, tokens.to_json())
+        self.tokens[probe] = tokens
+        tf.attach_reference(result, tokens, cached=result.cached)
+
+    def _variant_divergence(self, backend: Any, probe: str, result: ProbeResult) -> None:
+        from omnicheck import teacher_forcing as tf
+
+        enabled, top_k = self._divergence_settings()
+        if not enabled or result.status != "ok":
+            return
+        tokens = self.tokens.get(probe)
+        reference = self.results.get((self.run.reference.name, probe))
+        if tokens is None or reference is None:
+            tf.not_available(result, "the reference's token scores are not there (the reference has not run)")
+            return
+        try:
+            outcome = tf.variant_pass(backend, self.samples(probe), reference, tokens, self.probe(probe).rendered_prompts(),
+                                      self.generation_settings(probe).batch_size)
+        except Exception as err:  # a scoring failure must not cost the variant's results
+            outcome = tf.VariantDivergence(reason=f"{type(err).__name__}: {err}".splitlines()[0])
+        if outcome.reason and not tokens.reason:
+            self.progress(f"{result.variant} {probe}: divergence not available: {outcome.reason}")
+        tf.attach_variant(result, outcome, tokens.top_k)
 
     def _failed(self, variant: str, probe: str, status: str, reason: str, start: float) -> ProbeResult:
         metrics = list(getattr(self._probes.get(probe), "metrics", []))
@@ -307,7 +384,25 @@ class Session:
         findings = gate.diagnose(mine, self.states[variant].card)
         ranges = description.get("activation_ranges") or {}
         findings += [f"activation ranges: {line}" for line in ranges.get("summary", [])]
+        findings += self._divergence_findings(variant)
         description["findings"] = findings
+
+    def _divergence_findings(self, variant: str) -> list[str]:
+        """Per-modality divergence into the variant's description; the modality interaction in words."""
+        from omnicheck.divergence_verdict import interaction, modality_divergence
+
+        settings = self.run.settings
+        level = 2.0 * getattr(settings, "confidence", 0.95) - 1.0
+        resamples, seed = getattr(settings, "bootstrap_resamples", 2000), getattr(settings, "seed", 0)
+        mine = [r for (name, _), r in self.results.items() if name == variant]
+        references = {p: r for (name, p), r in self.results.items() if name == self.run.reference.name}
+        per_modality = modality_divergence(mine, references, level, resamples, seed)
+        contrasts, sentences = interaction(per_modality, self.states[variant].card, level, resamples, seed)
+        self.states[variant].description["divergence"] = {
+            "per_modality": {m: {k: v for k, v in d.items() if k != "kl_samples"} for m, d in per_modality.items()},
+            "contrasts": contrasts,
+        }
+        return [f"divergence: {s}" for s in sentences]
 
     # --- reports ---
 

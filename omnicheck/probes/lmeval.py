@@ -288,6 +288,7 @@ class LmEvalProbe(Probe):
 
     modality: ClassVar[Modality] = Modality.TEXT
     task_yaml: ClassVar[str]
+    renders_prompts: ClassVar[bool] = True
 
     def data_files(self) -> dict[str, Path]:
         raise NotImplementedError
@@ -334,6 +335,7 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
+        self._rendered = {s.id: sent_prompt(logged[doc_index(s)][0]) for s in samples}
         first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
@@ -359,6 +361,9 @@ class LmEvalProbe(Probe):
                 "example_prompt": sent_prompt(first),
             },
         )
+
+    def rendered_prompts(self) -> dict[str, str]:
+        return dict(getattr(self, "_rendered", {}))
 
     def sample_result(self, sample: Sample, logged: Sequence[Mapping[str, Any]]) -> SampleResult:
         return SampleResult(
