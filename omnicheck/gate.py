@@ -30,6 +30,7 @@ from omnicheck.compare.agreement import AgreementSummary, agreement_summary
 from omnicheck.compare.collapse import ANY_OUTPUT, OUTPUT_DETECTORS, compare_collapse, scan
 from omnicheck.compare.paired import DEFAULT_RESAMPLES, PairedComparison, bootstrap_interval, compare_metric, one_sided_flip_p
 from omnicheck.config import Settings, Thresholds
+from omnicheck.divergence_verdict import judge_divergence
 from omnicheck.types import ProbeResult, SampleResult, Verdict
 
 _SEVERITY = {"PASS": 0, "INCONCLUSIVE": 1, "DEGRADED": 2, "BROKEN": 3}
@@ -214,6 +215,20 @@ def judge(
             status, decided_by_agreement = "PASS", True
     if broken_by_collapse:
         status = "BROKEN"
+    collapsed = [s for s in shared if any(var_scan.fired(s, d) and not ref_scan.fired(s, d) for d in (ANY_OUTPUT, "media_ignored"))]
+    divergence = judge_divergence(ref_samples, var_samples, shared, collapsed, thresholds, level, resamples, seed,
+                                  unavailable=str((variant.info.get("divergence") or {}).get("reason", "")))
+    details["divergence"] = divergence.details
+    decided_by = "collapse" if broken_by_collapse else "task scores" if status != "INCONCLUSIVE" else "undecided"
+    if decided_by_agreement:
+        decided_by = "output agreement"
+    if divergence.status == "BROKEN" and status != "BROKEN":
+        status, decided_by = "BROKEN", "divergence and collapse"
+        findings.append(divergence.sentence)
+    elif (divergence.status == "PASS" and status == "INCONCLUSIVE" and not unsure_collapse
+          and not any(j.status in ("DEGRADED", "BROKEN") for j in judgements.values())):
+        status, decided_by = "PASS", "divergence"
+    details["decided_by"] = decided_by
     if card and card.get("activation_quantized") is True and card.get("activations_ran_quantized") is False:
         findings.append(
             "this activation-quantized checkpoint ran with its activations unquantized, so this verdict does not "
@@ -235,6 +250,7 @@ def judge(
         parts.append(agreement_judgement[1] + (" (decides, as the metric cannot)" if decided_by_agreement else ""))
     else:
         parts.append(_agreement_sentence(agree.mean_similarity, agree.identical_share))
+    parts.append(divergence.sentence + (" (decides, as the task scores cannot)" if decided_by == "divergence" else ""))
     if unpaired["reference_only"] or unpaired["variant_only"]:
         parts.append(
             f"{len(unpaired['reference_only'])} reference-only and {len(unpaired['variant_only'])} variant-only samples left out"

@@ -1,4 +1,5 @@
-"""The variant x modality matrix printed at the end of a pytest run."""
+"""The variant x modality matrix printed at the end of a pytest run: each cell's verdict, the evidence that
+decided it, and each variant's teacher-forced divergence per modality."""
 
 from __future__ import annotations
 
@@ -6,15 +7,47 @@ from typing import Any
 
 from omnicheck.types import MODALITIES
 
+# what decided a verdict (gate details["decided_by"]) -> the mark after the cell's status
+EVIDENCE = {"task scores": "s", "divergence": "d", "collapse": "c", "divergence and collapse": "dc",
+            "output agreement": "a"}
+_SEVERITY = ["REFERENCE", "PASS", "SKIPPED", "INCONCLUSIVE", "DEGRADED", "ERROR", "BROKEN"]
+
+
+def cell_evidence(document: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(variant, modality) -> the mark of what decided the verdict that sets the cell (its worst probe's)."""
+    worst: dict[tuple[str, str], dict[str, Any]] = {}
+    for verdict in document.get("verdicts", []):
+        key = (verdict["variant"], verdict["modality"])
+        seen = worst.get(key)
+        if seen is None or _SEVERITY.index(verdict["status"]) > _SEVERITY.index(seen["status"]):
+            worst[key] = verdict
+    marks = {}
+    for key, verdict in worst.items():
+        decided_by = (verdict.get("details") or {}).get("decided_by")
+        if verdict["status"] in ("PASS", "DEGRADED", "BROKEN") and decided_by in EVIDENCE:
+            marks[key] = EVIDENCE[decided_by]
+    return marks
+
 
 def matrix_lines(document: dict[str, Any]) -> list[str]:
     matrix = document.get("matrix", {})
     variants = [v["name"] for v in document.get("variants", [])]
+    marks = cell_evidence(document)
     width = max([len(v) for v in variants] + [8])
-    lines = [f"{'variant':<{width}}  " + "  ".join(f"{m:<12}" for m in MODALITIES)]
+    lines = [f"{'variant':<{width}}  " + "  ".join(f"{m:<15}" for m in MODALITIES)]
     for name in variants:
         row = matrix.get(name, {})
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{row.get(m, '-'):<12}" for m in MODALITIES))
+        cells = []
+        for m in MODALITIES:
+            status = row.get(m, "-")
+            mark = marks.get((name, m))
+            cells.append(f"{status + (f' [{mark}]' if mark else ''):<15}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    if marks:
+        used = sorted(set(marks.values()), key=list(EVIDENCE.values()).index)
+        names = {v: k for k, v in EVIDENCE.items()}
+        lines.append("decided by: " + ", ".join(f"[{m}] {names[m]}" for m in used))
+    lines += divergence_lines(document, width)
     for verdict in document.get("verdicts", []):
         if verdict["status"] in ("BROKEN", "DEGRADED", "INCONCLUSIVE", "ERROR"):
             lines.append(f"  {verdict['variant']} {verdict['probe']}: {verdict['status']}: {verdict['message']}")
@@ -22,3 +55,32 @@ def matrix_lines(document: dict[str, Any]) -> list[str]:
         if finding.get("severity") in ("error", "warning") or finding.get("code") == "diagnosis":
             lines.append(f"  finding [{finding.get('variant')}]: {finding.get('message')}")
     return lines
+
+
+def divergence_lines(document: dict[str, Any], width: int) -> list[str]:
+    """'divergence' then one row per variant: mean KL per answer token (nats) and its multiple of the A/A floor."""
+    rows = []
+    for variant in document.get("variants", []):
+        per = ((variant.get("description") or {}).get("divergence") or {}).get("per_modality") or {}
+        if not per or variant.get("is_reference"):
+            continue
+        cells = []
+        for m in MODALITIES:
+            d = per.get(m)
+            if d is None:
+                cells.append(f"{'-':<15}")
+                continue
+            times = d.get("times_floor")
+            cells.append(f"{_kl(d['kl_mean']) + (f' ({_times(times)})' if times is not None else ''):<15}")
+        rows.append(f"{variant['name']:<{width}}  " + "  ".join(cells))
+    if not rows:
+        return []
+    return ["divergence: KL(reference || variant) per answer token in nats (x the A/A noise floor)", *rows]
+
+
+def _kl(x: float) -> str:
+    return "0" if x == 0 else f"{x:.2g}"
+
+
+def _times(x: float) -> str:
+    return f"{x:.1f}x" if x < 10 else f"{x:.0f}x" if x < 1e4 else f"{x:.0e}x"
