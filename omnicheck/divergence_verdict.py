@@ -47,14 +47,14 @@ def judge_divergence(
     unavailable: str = "",
 ) -> DivergenceJudgement:
     """collapsed: the shared samples on which the variant's output collapsed and the reference's did not."""
-    scored = [s for s in shared if VARIANT_KEY in variant[s].extra and FLOOR_KEY in reference[s].extra]
-    if not scored:
-        why = unavailable or "no sample carries token scores"
+    scored = [s for s in shared if VARIANT_KEY in variant[s].extra]
+    floors = [reference[s].extra[FLOOR_KEY]["kl_mean"] for s in shared if FLOOR_KEY in reference[s].extra]
+    if not scored or not floors:
+        why = unavailable or ("no sample carries token scores" if not scored else "the reference has no A/A floor")
         return DivergenceJudgement(None, f"divergence not available: {why}", {"status": "not available", "reason": why})
     kl = np.array([variant[s].extra[VARIANT_KEY]["kl_mean"] for s in scored])
     agreement = np.array([variant[s].extra[VARIANT_KEY]["agreement"] for s in scored])
-    floor_samples = np.array([reference[s].extra[FLOOR_KEY]["kl_mean"] for s in scored])
-    floor = float(floor_samples.mean())
+    floor = float(np.mean(floors))  # the probe's noise level, over every sample the A/A pass scored
     lo, hi = bootstrap_interval(kl, level, resamples, seed)
     identical = sum(variant[s].extra[VARIANT_KEY]["first_divergence"] is None for s in scored)
     pass_limit = max(thresholds.divergence_pass_multiple * floor, thresholds.divergence_pass_kl)
@@ -110,14 +110,14 @@ def modality_divergence(results: Sequence[Any], references: Mapping[str, Any], l
         reference = references.get(result.probe)
         if reference is None or result.status != "ok":
             continue
-        floors = {s.sample_id: s.extra[FLOOR_KEY]["kl_mean"] for s in reference.samples if FLOOR_KEY in s.extra}
+        floors = [s.extra[FLOOR_KEY]["kl_mean"] for s in reference.samples if FLOOR_KEY in s.extra]
         bucket = per.setdefault(result.modality, {"kl": [], "floor": [], "agreement": []})
-        for sample in result.samples:
-            record = sample.extra.get(VARIANT_KEY)
-            if record is not None and sample.sample_id in floors:
-                bucket["kl"].append(record["kl_mean"])
-                bucket["agreement"].append(record["agreement"])
-                bucket["floor"].append(floors[sample.sample_id])
+        records = [s.extra[VARIANT_KEY] for s in result.samples if VARIANT_KEY in s.extra]
+        if not records or not floors:
+            continue
+        bucket["kl"] += [r["kl_mean"] for r in records]
+        bucket["agreement"] += [r["agreement"] for r in records]
+        bucket["floor"] += floors
     out = {}
     for modality, bucket in per.items():
         if not bucket["kl"]:

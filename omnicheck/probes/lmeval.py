@@ -335,7 +335,9 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
-        self._rendered = {s.id: sent_prompt(logged[doc_index(s)][0]) for s in samples}
+        # a chat-completions client logs its messages as JSON inside lm-eval's JsonChatStr
+        self._rendered = {s.id: str(getattr(logged[doc_index(s)][0]["arguments"][0][0], "prompt",
+                                            logged[doc_index(s)][0]["arguments"][0][0])) for s in samples}
         first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
