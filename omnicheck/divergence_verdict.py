@@ -94,7 +94,7 @@ def _times_floor_words(kl: float, floor: float) -> str:
     if floor <= 0:
         return "at" if kl <= 0 else "above"
     ratio = kl / floor
-    return f"{ratio:.2g}x" if ratio < 100 else f"{ratio:.0f}x"
+    return f"{ratio:.2g}x" if ratio < 100 else f"{ratio:,.0f}x"
 
 
 # --- per variant x modality, and the modality interaction, in words ---

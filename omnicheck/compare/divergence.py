@@ -180,6 +180,8 @@ class Contrast:
         return "larger" if lo > 0 else "smaller" if hi < 0 else "alike"
 
     def sentence(self) -> str:
+        if self.modality_kl <= self.denominator and self.text_kl <= self.denominator and self.denominator > self.text_kl:
+            return f"{self.modality} and text tokens both sit within the noise floor ({self.denominator:.3g} nats): unchanged"
         lo, hi = self.ratio_interval
         where = f"{self.level:.0%} interval {_times(lo)} to {_times(hi)}"
         at_floor = " (text sits at the noise floor, so the ratio is to the floor)" if self.denominator > self.text_kl else ""
@@ -228,4 +230,4 @@ def contrast(modality: str, modality_kl: Sequence[float], text_kl: Sequence[floa
 def _times(x: float) -> str:
     if not math.isfinite(x):
         return "inf x"
-    return f"{x:.0f}x" if x >= 10 else f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"

@@ -83,4 +83,4 @@ def _kl(x: float) -> str:
 
 
 def _times(x: float) -> str:
-    return f"{x:.1f}x" if x < 10 else f"{x:.0f}x" if x < 1e4 else f"{x:.0e}x"
+    return "0x" if x == 0 else f"{x:.1f}x" if x < 10 else f"{x:.0f}x" if x < 1e4 else f"{x:.0e}x"
