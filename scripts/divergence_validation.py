@@ -54,7 +54,9 @@ def settings():
 
     from omnicheck.config import Settings
 
-    return Settings(max_new_tokens=MappingProxyType(MAX_NEW_TOKENS), source="scripts/divergence_validation.py")
+    # no blank-media reruns: they feed only the media-ignored detector and would double the media probes' time
+    return Settings(max_new_tokens=MappingProxyType(MAX_NEW_TOKENS), counterfactual=False,
+                    source="scripts/divergence_validation.py")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
