@@ -72,12 +72,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if card.errors() else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from omnicheck.demo import run_demo
-
-    return run_demo(args.pytest_args)
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     if args.name == "smollm2":
         from omnicheck.models.smollm2 import smollm2_folder as build
@@ -101,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build the demo panel offline and check it end to end")
     demo.add_argument("pytest_args", nargs="*", help="anything else is passed to pytest (e.g. -m 'not video' -x)")
-    demo.set_defaults(func=cmd_demo)
     inspect = sub.add_parser("inspect", help="print a checkpoint's quant card and lints (exit 1 on an error lint)")
     inspect.add_argument("path", help="checkpoint folder (config.json + safetensors)")
     inspect.add_argument("--json", action="store_true", help="print the card as JSON")
@@ -123,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["demo"] and not {"-h", "--help"} & set(argv[1:]):
         from omnicheck.demo import run_demo
 
-        return run_demo(argv[1:])  # everything after `demo` goes to pytest untouched, in order
+        # everything after `demo` goes to pytest untouched, in order (argparse would take its options for ours);
+        # the demo subparser below exists only for --help
+        return run_demo(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

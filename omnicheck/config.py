@@ -36,7 +36,7 @@ from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 from omnicheck.errors import UsageError
-from omnicheck.probes import PROBES
+from omnicheck.probes import PROBES, TIERS
 from omnicheck.types import MODALITIES
 
 if sys.version_info >= (3, 11):
@@ -44,7 +44,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-TIERS = ("smoke", "full")
 INCONCLUSIVE_POLICIES = ("fail", "skip")
 
 

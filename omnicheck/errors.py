@@ -30,3 +30,17 @@ class FixtureError(OmnicheckError):
 
 class BackendError(OmnicheckError):
     """A server or runtime failed while generating."""
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """An exception's first line, cut at `limit` characters (its type's name when it says nothing): for a
+    library's error inside one of ours, whose later lines are a traceback or a dump."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else type(err).__name__
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Any text on one line, every run of whitespace one space, cut at `limit` with '...': for a server's or a
+    log's own words, whose later lines still say something."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

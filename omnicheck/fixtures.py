@@ -9,12 +9,12 @@ process, keyed by each file's size and mtime, so a second call costs a stat per 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from omnicheck.digest import sha256_file
 from omnicheck.errors import FixtureError
 
 ENV = "OMNICHECK_FIXTURES"
@@ -105,11 +105,3 @@ def _check(root: Path, rel: str, entry: dict[str, Any]) -> Path:
         )
     _verified[path] = (stat.st_size, stat.st_mtime_ns, digest)
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

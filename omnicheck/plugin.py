@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from omnicheck.config import INCONCLUSIVE_POLICIES
 from omnicheck.errors import OmnicheckError, UsageError
-from omnicheck.probes import PROBES, check_name, modality_of
-from omnicheck.types import MODALITIES
+from omnicheck.probes import PROBES, TIERS, check_name, modality_of
+from omnicheck.types import MODALITIES, Status
 from omnicheck.variants import parse_variants
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
 
 SESSION_KEY = pytest.StashKey["Session"]()
 ENVIRON_KEY = pytest.StashKey[dict]()  # variables this run set, with the values to put back at the end
-FAILING = {"BROKEN", "DEGRADED", "ERROR"}
+FAILING = frozenset({Status.BROKEN, Status.DEGRADED, Status.ERROR})
+# below 1 a batch size or a token count silently fell back to the probe's own, and a limit selected nothing
+COUNT_OPTIONS = ("--omnicheck-limit", "--omnicheck-batch-size", "--omnicheck-max-new-tokens")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the baseline variant every other is compared to (default: the first --model).")
     group.addoption("--omnicheck-probe", action="append", default=[], metavar="NAME[,NAME]",
                     help=f"probes to run (default: all): {', '.join(PROBES)}.")
-    group.addoption("--omnicheck-tier", choices=("smoke", "full"), default=None,
+    group.addoption("--omnicheck-tier", choices=TIERS, default=None,
                     help="smoke: a few samples per probe (minutes on a CPU); full: every bundled sample.")
     group.addoption("--omnicheck-limit", type=int, default=None, metavar="N",
                     help="at most N samples per probe, spread evenly over the tier's set (like lm-eval's --limit).")
@@ -45,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "speech_wer=LibriSpeech/test-clean.")
     group.addoption("--omnicheck-config", default=None, metavar="FILE",
                     help="a TOML file with [tool.omnicheck] settings (default: pyproject.toml of the rootdir).")
-    group.addoption("--omnicheck-inconclusive", choices=("fail", "skip"), default=None,
+    group.addoption("--omnicheck-inconclusive", choices=INCONCLUSIVE_POLICIES, default=None,
                     help="what an INCONCLUSIVE verdict does to its test (default: fail when $CI is set, else skip).")
     group.addoption("--omnicheck-refresh-reference", action="store_true", default=False,
                     help="recompute the reference's results instead of using the cache.")
@@ -75,6 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except OmnicheckError as err:
         raise pytest.UsageError(f"omnicheck: {err}") from None
     config.stash[SESSION_KEY] = session
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # no test paths named: `pytest --model X` runs the model checks, not the project's testpaths as well;
+        # `pytest tests --model X` runs both
+        config.args = []
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"  # each variant's tests on one worker: one model load per variant
     worker = _worker_index(config)
@@ -119,11 +126,18 @@ def _make_session(config: pytest.Config) -> "Session":
     from omnicheck.session import RunConfig, Session
 
     variants = parse_variants(config.getoption("--model"), config.getoption("--reference"))
+    for option in COUNT_OPTIONS:
+        value = config.getoption(option)
+        if value is not None and value < 1:
+            raise UsageError(f"{option} {value} is not a count", f"pass a whole number of at least 1, e.g. {option} 4")
     config_file = config.getoption("--omnicheck-config")
-    settings = load_settings(Path(config.rootpath), Path(config_file) if config_file else None)
-    if config.getoption("--omnicheck-no-counterfactual"):
-        settings = settings.with_overrides(counterfactual=False)
-    probes = _probe_names(config.getoption("--omnicheck-probe")) or list(getattr(settings, "probes", None) or PROBES)
+    # an option wins over [tool.omnicheck], which wins over the default: resolved here once, with the file's checks
+    settings = load_settings(Path(config.rootpath), Path(config_file) if config_file else None).with_overrides(
+        probes=_probe_names(config.getoption("--omnicheck-probe")) or None,
+        tier=config.getoption("--omnicheck-tier"),
+        inconclusive=config.getoption("--omnicheck-inconclusive"),
+        counterfactual=False if config.getoption("--omnicheck-no-counterfactual") else None,
+    )
     data = {}
     for spec in config.getoption("--omnicheck-data"):
         name, sep, path = spec.partition("=")
@@ -132,15 +146,15 @@ def _make_session(config: pytest.Config) -> "Session":
         if not Path(path).exists():
             raise UsageError(f"--omnicheck-data {name}: {path!r} does not exist", "check the path")
         data[check_name(name)] = Path(path)
-    report = config.getoption("--omnicheck-report") or getattr(settings, "report_dir", None) or "reports"
+    report = config.getoption("--omnicheck-report") or "reports"
     cache = config.getoption("--omnicheck-cache")
     if cache:
         config.stash.setdefault(ENVIRON_KEY, {}).setdefault("OMNICHECK_CACHE", os.environ.get("OMNICHECK_CACHE"))
         os.environ["OMNICHECK_CACHE"] = str(Path(cache).resolve())  # probes' own caches (datasets, nltk) follow
     run = RunConfig(
         variants=variants,
-        probes=probes,
-        tier=config.getoption("--omnicheck-tier") or getattr(settings, "tier", None) or "smoke",
+        probes=list(settings.probes or PROBES),
+        tier=settings.tier,
         report_dir=Path(report) if Path(report).is_absolute() else Path(config.invocation_params.dir) / report,
         data=data,
         settings=settings,
@@ -198,9 +212,9 @@ class OmnicheckItem(pytest.Item):
             self.user_properties.append(("interval", f"[{verdict.interval[0]:.4g}, {verdict.interval[1]:.4g}]"))
         if verdict.status == "SKIPPED":
             pytest.skip(verdict.message)
-        if verdict.status == "INCONCLUSIVE" and _inconclusive_policy(self.config, session) == "skip":
+        if verdict.status == "INCONCLUSIVE" and session.run.settings.inconclusive == "skip":
             pytest.skip(f"INCONCLUSIVE: {verdict.message}")
-        if verdict.status in FAILING or verdict.status == "INCONCLUSIVE":
+        if verdict.status in FAILING or verdict.status == Status.INCONCLUSIVE:
             raise VerdictFailed(f"{verdict.status}: {verdict.message}")
 
     def repr_failure(self, excinfo, style=None):
@@ -214,13 +228,6 @@ class OmnicheckItem(pytest.Item):
 
 class VerdictFailed(Exception):
     """A verdict that fails its test: the message is the whole story, no traceback."""
-
-
-def _inconclusive_policy(config: pytest.Config, session: "Session") -> str:
-    option = config.getoption("--omnicheck-inconclusive")
-    if option:
-        return option
-    return session.run.settings.inconclusive
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -267,7 +274,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     verdict = item.config.stash[SESSION_KEY].verdicts.get((item.variant, item.probe))
     if pytest_html is None or verdict is None:
         return
-    from omnicheck.report.html import pytest_html_extras
+    from omnicheck.report.pytest_html import pytest_html_extras
 
     report = outcome.get_result()
     extras = getattr(report, "extras", [])
@@ -279,7 +286,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     omni = config.stash.get(SESSION_KEY, None)
     if omni is None:
         return
-    document = getattr(omni, "merged", None) or (omni.document() if omni.verdicts else None)
+    document = omni.merged or (omni.document() if omni.verdicts else None)
     if document is None:
         return
     from omnicheck.report.terminal import matrix_lines
@@ -287,7 +294,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.section("omnicheck")
     for line in matrix_lines(document):
         terminalreporter.write_line(line)
-    for path in getattr(omni, "written", []):
+    for path in omni.written:
         terminalreporter.write_line(f"report: {path}")
 
 

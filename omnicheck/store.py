@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from omnicheck.checkpoint import header_bytes
+from omnicheck.digest import sha256_json
+from omnicheck.errors import ModelLoadError
 from omnicheck.types import ProbeResult
 
 SCHEMA = 1
@@ -42,31 +45,18 @@ def fingerprint_model(path: Path) -> str:
             for offset in (0, max(0, size // 2 - _SAMPLE_BYTES // 2), max(0, size - _SAMPLE_BYTES)):
                 handle.seek(offset)
                 digest.update(handle.read(_SAMPLE_BYTES))
-            if file.suffix == ".safetensors" and size >= 8:
-                handle.seek(0)
-                (header_len,) = struct.unpack("<Q", handle.read(8))
-                if header_len < size:
-                    digest.update(handle.read(min(header_len, 100 << 20)))
-    return digest.hexdigest()[:16]
-
-
-def fingerprint_files(paths: list[str]) -> str:
-    """Hash of the media a probe read (content, not names), so a changed fixture invalidates the cache."""
-    digest = hashlib.sha256()
-    for name in sorted(set(paths)):
-        path = Path(name)
-        digest.update(path.name.encode())
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        if file.suffix == ".safetensors":
+            try:
+                digest.update(header_bytes(file))
+            except ModelLoadError:  # a damaged file still fingerprints; loading it says what is wrong
+                pass
     return digest.hexdigest()[:16]
 
 
 def cache_key(model: str, probe: dict[str, Any], sample_ids: list[str], media: str, settings: dict[str, Any]) -> str:
-    blob = json.dumps(
-        {"schema": SCHEMA, "model": model, "probe": probe, "samples": sample_ids, "media": media, "settings": settings},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return sha256_json(
+        {"schema": SCHEMA, "model": model, "probe": probe, "samples": sample_ids, "media": media, "settings": settings}
+    )[:24]
 
 
 class ReferenceStore:

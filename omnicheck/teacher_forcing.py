@@ -15,11 +15,16 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from omnicheck.compare.divergence import SampleDivergence, sample_divergence
 from omnicheck.tokens import Continuation, NotScored, TokenScores
 from omnicheck.types import ProbeResult, Sample
+
+if TYPE_CHECKING:
+    from omnicheck.backends.base import Backend
+    from omnicheck.config import Settings
+    from omnicheck.store import ReferenceStore
 
 SCHEMA = 1  # of the cached reference side; another number is "from another omnicheck version"
 DEFAULT_TOP_K = 20
@@ -69,16 +74,6 @@ def prompt_digest(prompt: str | None) -> str | None:
     return None if prompt is None else hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
 
 
-def can_score(backend: Any) -> str | None:
-    """None when the backend can teacher-force, else why not (one line)."""
-    why = getattr(backend, "scoring_unavailable", None)
-    if callable(why):
-        return why()
-    if not callable(getattr(backend, "score_continuations", None)):
-        return f"the {type(backend).__name__} backend cannot score a given answer (no teacher forcing)"
-    return None
-
-
 def _continuations(samples: Sequence[Sample], result: ProbeResult, prompts: Mapping[str, str | None],
                    gather: Mapping[str, TokenScores] | None = None) -> tuple[list[str], list[Continuation]]:
     """(sample ids, requests): each sample's answer in `result`, optionally with the reference's tokens to gather."""
@@ -97,14 +92,10 @@ def _continuations(samples: Sequence[Sample], result: ProbeResult, prompts: Mapp
     return ids, continuations
 
 
-def reference_pass(backend: Any, samples: Sequence[Sample], result: ProbeResult, prompts: Mapping[str, str | None],
+def reference_pass(backend: "Backend", samples: Sequence[Sample], result: ProbeResult, prompts: Mapping[str, str | None],
                    top_k: int = DEFAULT_TOP_K, batch_size: int = 8) -> ReferenceTokens:
     """The reference's top-k along each of its answers, and the A/A floor from a second, unbatched pass."""
     tokens = ReferenceTokens(top_k=top_k, prompts=dict(prompts))
-    why = can_score(backend)
-    if why:
-        tokens.reason = why
-        return tokens
     start = time.perf_counter()
     ids, continuations = _continuations(samples, result, prompts)
     first = backend.score_continuations(continuations, top_k=top_k, batch_size=batch_size)
@@ -136,16 +127,12 @@ class VariantDivergence:
     seconds: float = 0.0
 
 
-def variant_pass(backend: Any, samples: Sequence[Sample], reference_result: ProbeResult, reference: ReferenceTokens,
+def variant_pass(backend: "Backend", samples: Sequence[Sample], reference_result: ProbeResult, reference: ReferenceTokens,
                  prompts: Mapping[str, str | None], batch_size: int = 8) -> VariantDivergence:
     """The variant's distributions along the reference's answers, against the reference's top-k."""
     out = VariantDivergence()
     if reference.reason:
         out.reason = f"the reference's side is not available: {reference.reason}"
-        return out
-    why = can_score(backend)
-    if why:
-        out.reason = why
         return out
     asked = {}
     for sid in reference.scores:
@@ -199,3 +186,75 @@ def attach_variant(result: ProbeResult, outcome: VariantDivergence, top_k: int) 
 
 def not_available(result: ProbeResult, reason: str) -> None:
     result.info["divergence"] = {"status": "not available", "reason": reason}
+
+
+# --- the run's passes, as the session asks for them ---
+
+
+class DivergencePasses:
+    """Per probe, the reference's side (from beside the cache, else computed once); per variant result, its pass.
+    Every failure becomes "not available" with one progress line; nothing here can cost a result."""
+
+    def __init__(self, settings: "Settings", store: "ReferenceStore", progress: Callable[[str], None]):
+        self.enabled = settings.divergence
+        self.top_k = settings.divergence_top_k
+        self.store = store
+        self.progress = progress
+        self.tokens: dict[str, ReferenceTokens] = {}  # probe -> the reference's side
+
+    def reference(self, result: ProbeResult, key: str | None, probe: Any, samples: Sequence[Sample],
+                  load: Callable[[], "Backend"], batch_size: int, refresh: bool) -> None:
+        """result: the reference's, fresh or cached; key: its cache key (None: not cached); load: its backend."""
+        if not self.enabled or result.status != "ok":
+            return
+        where = f"{result.variant} {result.probe}"
+        tokens = self._cached(result, key, where) if key is not None and not refresh else None
+        if tokens is None and result.cached and probe.renders_prompts:
+            tokens = ReferenceTokens(top_k=self.top_k, reason=(
+                "the cached reference predates token scores and lm-eval's prompts are not kept with it -- fix: "
+                "--omnicheck-refresh-reference once"))
+        elif tokens is None:
+            try:
+                tokens = reference_pass(load(), samples, result, probe.rendered_prompts(), self.top_k, batch_size)
+            except Exception as err:  # a scoring failure must not cost the results already made
+                tokens = ReferenceTokens(top_k=self.top_k, reason=_one_line(err))
+            if not tokens.reason and key is not None:
+                self.store.put_tokens(result.probe, key, SCHEMA, tokens.to_json())
+        if tokens.reason:
+            self.progress(f"{where}: divergence not available: {tokens.reason}")
+        self.tokens[result.probe] = tokens
+        attach_reference(result, tokens, cached=result.cached)
+
+    def _cached(self, result: ProbeResult, key: str, where: str) -> ReferenceTokens | None:
+        data = self.store.get_tokens(result.probe, key, SCHEMA)
+        if data is not None:
+            try:
+                return ReferenceTokens.from_json(data)
+            except (KeyError, ValueError, TypeError) as err:
+                self.progress(f"{where}: cached token scores unreadable ({err}): scoring again")
+        elif result.cached:
+            older = self.store.other_token_schemas(result.probe, key, SCHEMA)
+            made_by = f"token scores of schema {older} only" if older else "no token scores"
+            self.progress(f"{where}: the cached reference has {made_by} (cached by another omnicheck version): "
+                          "scoring its cached answers once with the reference model; its answers are kept")
+        return None
+
+    def variant(self, backend: "Backend", result: ProbeResult, reference: ProbeResult | None, probe: Any,
+                samples: Sequence[Sample], batch_size: int) -> None:
+        if not self.enabled or result.status != "ok":
+            return
+        tokens = self.tokens.get(result.probe)
+        if tokens is None or reference is None:
+            not_available(result, "the reference's token scores are not there (the reference has not run)")
+            return
+        try:
+            outcome = variant_pass(backend, samples, reference, tokens, probe.rendered_prompts(), batch_size)
+        except Exception as err:  # a scoring failure must not cost the variant's results
+            outcome = VariantDivergence(reason=_one_line(err))
+        if outcome.reason and not tokens.reason:
+            self.progress(f"{result.variant} {result.probe}: divergence not available: {outcome.reason}")
+        attach_variant(result, outcome, tokens.top_k)
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".splitlines()[0]

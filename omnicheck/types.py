@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Iterable, Literal, Union
 
 
 class Modality(str, enum.Enum):
@@ -199,7 +199,55 @@ class ProbeResult:
         )
 
 
-VerdictStatus = Literal["PASS", "DEGRADED", "BROKEN", "INCONCLUSIVE", "REFERENCE", "ERROR", "SKIPPED"]
+class Status(str, enum.Enum):
+    """A verdict's status. Members are in the project's one severity order, least severe first: a matrix cell
+    shows the worst of its probes' statuses. In JSON a status is its plain name."""
+
+    REFERENCE = "REFERENCE"  # the baseline itself
+    PASS = "PASS"
+    SKIPPED = "SKIPPED"  # the probe does not apply (the model takes no such input)
+    INCONCLUSIVE = "INCONCLUSIVE"  # too few samples, or the interval straddles the threshold
+    DEGRADED = "DEGRADED"
+    ERROR = "ERROR"  # the probe or the load failed: nothing was judged
+    BROKEN = "BROKEN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {status: rank for rank, status in enumerate(Status)}
+
+
+class DecidedBy(str, enum.Enum):
+    """Which evidence decided a verdict (Verdict.details["decided_by"]); the terminal matrix marks each cell."""
+
+    TASK_SCORES = "task scores"
+    DIVERGENCE = "divergence"  # teacher-forced divergence, where the task scores could not decide
+    COLLAPSE = "collapse"
+    DIVERGENCE_AND_COLLAPSE = "divergence and collapse"
+    OUTPUT_AGREEMENT = "output agreement"
+    UNDECIDED = "undecided"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def mark(self) -> str:
+        return {"task scores": "s", "divergence": "d", "collapse": "c", "divergence and collapse": "dc",
+                "output agreement": "a", "undecided": ""}[self.value]
+
+
+def worst(statuses: Iterable[Status | str | None]) -> Status | None:
+    """The most severe of the statuses (names or members; None is skipped), or None when there are none."""
+    ranked = [Status(s) for s in statuses if s is not None]
+    return max(ranked, key=_SEVERITY.__getitem__) if ranked else None
 
 
 @dataclass
@@ -207,7 +255,7 @@ class Verdict:
     variant: str
     probe: str
     modality: str
-    status: VerdictStatus
+    status: Status
     message: str  # the whole story in words: metric, reference, variant, difference, interval, threshold
     metric: str = ""
     reference_value: float | None = None
@@ -222,5 +270,6 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(vars(self))
+        data["status"] = str(self.status)
         data["interval"] = list(self.interval) if self.interval else None
         return data

@@ -142,7 +142,7 @@ def _score_speech(backend: "HFBackend", batch: Sequence[Continuation], top_k: in
     with (start of transcript, language, task, no timestamps), read from one greedy step of this model."""
     import torch
 
-    from omnicheck.backends.hf import SAMPLING_RATE, load_audio
+    from omnicheck.messages import SAMPLING_RATE, load_audio
     from omnicheck.types import AudioPart
 
     results: list[TokenScores | NotScored] = []

@@ -5,288 +5,44 @@ Only the standard library is imported here; media readers (librosa, av, PIL) and
 How the server is asked:
 - identity: GET /v1/models (the id, or URL#served-name) and GET /version; the quantization, dtype and KV cache
   dtype from vLLM's /server_info (only with VLLM_SERVER_DEV_MODE=1) or SGLang's /get_server_info. When neither
-  answers, describe() says "not reported by server" rather than guess from the checkpoint.
+  answers, describe() says NOT_REPORTED rather than guess from the checkpoint.
 - modalities: one tiny request per media kind (a 32x32 image, 0.5 s of silence, a 2-frame video), max_tokens 1,
   on first use of `modalities`; a 4xx answer means the model does not take that kind. Video counts as taken when
   the server takes video_url, or images (then frames are sent).
 - generation: chat completions at temperature 0, fixed max_tokens and seed, several requests in flight (bounded),
   retries with exponential backoff on connection errors, timeouts and 5xx; a refused request (4xx) fails that
   sample only: Generation(text="", extra={"error": one line}).
-- an optional on-disk cache (one JSON file per request) is written as answers arrive, so a rerun after a crash
-  sends only what is missing.
+- an optional on-disk cache (response_cache.py) is written as answers arrive, so a rerun after a crash sends only
+  what is missing.
 - the API key comes from $OMNICHECK_API_KEY (else $OPENAI_API_KEY) and is only ever sent as a request header.
 
-LocalVLLMServer starts a vLLM server for a checkpoint folder (the tests use it) and turns a refusal to serve into
-one BackendError line carrying vLLM's own root cause.
+The HTTP client is http.py, lm-eval's chat adapter lmeval_chat.py; the neutral message becomes chat-completions
+content parts in omnicheck.messages.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.client
 import io
-import json
-import os
-import re
-import socket
 import struct
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, cast
-
-from omnicheck.backends.base import Generation
-from omnicheck.errors import BackendError, OmnicheckError
-from omnicheck.fixtures import sha256_file
-from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Message, Part, Sample, TextPart, VideoPart
-
-API_KEY_ENVS = ("OMNICHECK_API_KEY", "OPENAI_API_KEY")
-AUDIO_RATE = 16_000
-QUANT_NOT_REPORTED = "not reported by server"
-
-_IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-               ".gif": "image/gif", ".bmp": "image/bmp"}
-_VIDEO_MIME = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime", ".avi": "video/x-msvideo",
-               ".mkv": "video/x-matroska"}
-
-
-# --- HTTP ---
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int  # 0: no answer (connection refused, reset, timed out)
-    body: Any  # parsed JSON, or the raw text when it is not JSON
-    problem: str = ""  # one line when status is 0 or >= 400
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def retryable(self) -> bool:
-        return self.status == 0 or self.status >= 500
-
-
-def api_key() -> str | None:
-    for env in API_KEY_ENVS:
-        if os.environ.get(env):
-            return os.environ[env]
-    return None
-
-
-def http_json(url: str, payload: Any = None, timeout: float = 30.0, key: str | None = None) -> HttpAnswer:
-    """One HTTP exchange; never raises for network trouble or error statuses."""
-    data = None if payload is None else json.dumps(payload).encode()
-    headers = {"Accept": "application/json"}
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return HttpAnswer(response.status, _parse(response.read()))
-    except urllib.error.HTTPError as err:
-        body = _parse(err.read())
-        return HttpAnswer(err.code, body, f"HTTP {err.code}: {_error_text(body)}")
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        return HttpAnswer(0, None, _network_problem(err, timeout))
-
-
-def _parse(raw: bytes) -> Any:
-    text = raw.decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _error_text(body: Any) -> str:
-    """The server's own words from an OpenAI-style error body, on one line."""
-    message: Any = body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        message = error.get("message", error) if isinstance(error, dict) else error
-        if isinstance(body.get("detail"), (str, list)):
-            message = body["detail"]
-    return one_line(str(message))
-
-
-def _network_problem(err: BaseException, timeout: float) -> str:
-    reason = getattr(err, "reason", err)
-    if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason):
-        return f"no answer within {timeout:g} s (timed out)"
-    return f"no answer: {one_line(str(reason)) or type(reason).__name__}"
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def api_base(url: str) -> str:
-    """http://host:8000, http://host:8000/ and http://host:8000/v1 all mean http://host:8000/v1."""
-    base = url.rstrip("/")
-    return base if re.search(r"/v\d+$", base) else base + "/v1"
-
-
-def server_root(base: str) -> str:
-    return re.sub(r"/v\d+$", "", base)
-
-
-# --- neutral message -> chat-completions content parts ---
-
-
-def data_uri(mime: str, raw: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
-
-
-def image_part(path: Path) -> dict[str, Any]:
-    mime = _IMAGE_MIME.get(path.suffix.lower())
-    raw = path.read_bytes() if mime else _to_png(path)
-    return {"type": "image_url", "image_url": {"url": data_uri(mime or "image/png", raw)}}
-
-
-def _to_png(path: Path) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    with Image.open(path) as image:
-        image.convert("RGB").save(out, format="PNG")
-    return out.getvalue()
-
-
-def audio_part(path: Path) -> dict[str, Any]:
-    """Any audio file -> 16 kHz mono 16-bit WAV, read the way the transformers backend reads it."""
-    import numpy as np
-
-    from omnicheck.backends.hf import load_audio
-
-    pcm = (np.clip(load_audio(path), -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    raw = wav_bytes(pcm, AUDIO_RATE)
-    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(raw).decode("ascii"), "format": "wav"}}
-
-
-def wav_bytes(pcm16: bytes, rate: int) -> bytes:
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm16)
-    return out.getvalue()
-
-
-def video_part(path: Path) -> dict[str, Any]:
-    mime = _VIDEO_MIME.get(path.suffix.lower(), "video/mp4")
-    return {"type": "video_url", "video_url": {"url": data_uri(mime, path.read_bytes())}}
-
-
-def video_frame_parts(path: Path, num_frames: int) -> list[dict[str, Any]]:
-    """The frames the transformers backend would sample, as JPEG image parts, for servers that take no video."""
-    from PIL import Image
-
-    from omnicheck.backends.hf import load_video
-
-    frames, _ = load_video(path, num_frames)
-    parts = []
-    for frame in frames:
-        out = io.BytesIO()
-        Image.fromarray(frame).convert("RGB").save(out, format="JPEG", quality=90)
-        parts.append({"type": "image_url", "image_url": {"url": data_uri("image/jpeg", out.getvalue())}})
-    return parts
-
-
-def content_parts(parts: Sequence[Part], video_as_frames: bool) -> str | list[dict[str, Any]]:
-    if all(isinstance(p, TextPart) for p in parts):
-        return "".join(p.text for p in parts if isinstance(p, TextPart))
-    content: list[dict[str, Any]] = []
-    for part in parts:
-        if isinstance(part, TextPart):
-            content.append({"type": "text", "text": part.text})
-        elif isinstance(part, ImagePart):
-            content.append(image_part(Path(part.path)))
-        elif isinstance(part, AudioPart):
-            content.append(audio_part(Path(part.path)))
-        elif isinstance(part, VideoPart):
-            if video_as_frames:
-                content.extend(video_frame_parts(Path(part.path), part.num_frames))
-            else:
-                content.append(video_part(Path(part.path)))
-    return content
-
-
-def chat_messages(messages: Sequence[Message], video_as_frames: bool = False) -> list[dict[str, Any]]:
-    return [{"role": m.role, "content": content_parts(m.parts, video_as_frames)} for m in messages]
-
-
-def has_video(sample: Sample) -> bool:
-    return any(isinstance(p, VideoPart) for m in sample.messages for p in m.parts)
-
-
-# --- the resume cache ---
-
-
-def messages_digest(messages: Sequence[Message]) -> str:
-    """Text verbatim, media by content: the same question from a moved file is the same question."""
-    neutral = []
-    for message in messages:
-        parts = []
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                parts.append(["text", part.text])
-            else:
-                entry: list[Any] = [part.kind, sha256_file(Path(part.path))]
-                if isinstance(part, VideoPart):
-                    entry.append(part.num_frames)
-                parts.append(entry)
-        neutral.append([message.role, parts])
-    return hashlib.sha256(json.dumps(neutral).encode()).hexdigest()
-
-
-class ResponseCache:
-    """One JSON file per request, written atomically as each answer arrives; errors are never cached."""
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    def key(self, model: dict[str, Any], messages: Sequence[Message], settings: dict[str, Any]) -> str:
-        blob = json.dumps({"model": model, "messages": messages_digest(messages), "settings": settings},
-                          sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> Generation | None:
-        try:
-            data = json.loads(self._path(key).read_text())
-            return Generation(text=str(data["text"]), tokens=int(data["tokens"]), extra=dict(data["extra"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent or unreadable (a crash mid-write leaves only a .tmp file): ask again
-
-    def put(self, key: str, generation: Generation) -> None:
-        path = self._path(key)
-        path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"text": generation.text, "tokens": generation.tokens, "extra": generation.extra}, handle)
-        os.replace(tmp, path)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*/*.json"))
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, cast
+
+from omnicheck.backends.base import Generation, Progress
+from omnicheck.backends.http import API_KEY_ENVS, HttpAnswer, api_base, api_key, http_json, server_root
+from omnicheck.backends.lmeval_chat import server_chat_lm
+from omnicheck.backends.response_cache import ResponseCache
+from omnicheck.errors import BackendError, OmnicheckError, one_line
+from omnicheck.messages import SAMPLING_RATE, data_uri, has_video, to_openai, wav_bytes, wav_part
+from omnicheck.types import GenerationSettings, Sample
+
+if TYPE_CHECKING:
+    from omnicheck.variants import Variant
+
+NOT_REPORTED = "not reported by server"
 
 
 # --- tiny media for the modality probe, made without any library ---
@@ -320,11 +76,10 @@ def tiny_mp4(frames: int = 2, size: int = 32) -> bytes:
 
 
 def probe_contents() -> dict[str, list[dict[str, Any]]]:
-    silence = wav_bytes(b"\x00\x00" * (AUDIO_RATE // 2), AUDIO_RATE)
+    silence = wav_bytes(b"\x00\x00" * (SAMPLING_RATE // 2), SAMPLING_RATE)
     return {
         "image": [{"type": "image_url", "image_url": {"url": data_uri("image/png", tiny_png())}}],
-        "audio": [{"type": "input_audio",
-                   "input_audio": {"data": base64.b64encode(silence).decode("ascii"), "format": "wav"}}],
+        "audio": [wav_part(silence)],
         "video": [{"type": "video_url", "video_url": {"url": data_uri("video/mp4", tiny_mp4())}}],
     }
 
@@ -335,9 +90,13 @@ def probe_contents() -> dict[str, list[dict[str, Any]]]:
 class OpenAIBackend:
     """Backend protocol over an OpenAI-compatible server; see the module docstring for how it asks."""
 
+    @classmethod
+    def open(cls, variant: "Variant", *, device: str | None = None, cache_dir: Path | None = None) -> "OpenAIBackend":
+        return cls(variant, cache_dir=cache_dir)  # the server chose its device
+
     def __init__(
         self,
-        variant: Any,
+        variant: "Variant",
         *,
         cache_dir: Path | str | None = None,
         concurrency: int = 4,
@@ -362,6 +121,7 @@ class OpenAIBackend:
         self._modalities: frozenset[str] | None = None
         self._modality_evidence: dict[str, str] = {}
         self._lm: Any = None
+        self.on_batch: Progress | None = None
         self._model_card = self._pick_model(variant.served_name, connect_timeout)
         self.model: str = self._model_card["id"]
         self._server_info = self._ask_server_info(connect_timeout)
@@ -423,7 +183,7 @@ class OpenAIBackend:
     def quantization(self) -> str:
         """The server's own word, 'none' when it says there is none, or that it does not say."""
         if "quantization" not in self._server_info:
-            return QUANT_NOT_REPORTED
+            return NOT_REPORTED
         reported = self._server_info["quantization"]
         return f"{reported or 'none'} (reported by server {self._server_info['source']})"
 
@@ -432,10 +192,10 @@ class OpenAIBackend:
         version = self._server_info.get("version")
         kv = self._server_info.get("kv_cache_dtype")
         return {
-            "runtime": f"OpenAI-compatible server at {self.base}, version {version or 'not reported by server'}",
+            "runtime": f"OpenAI-compatible server at {self.base}, version {version or NOT_REPORTED}",
             "weights": f"as served; quantization: {self.quantization()}",
-            "activations": "whatever the server's kernels do: not reported by server",
-            "kv_cache": f"{kv} (reported by server)" if kv else "not reported by server",
+            "activations": f"whatever the server's kernels do: {NOT_REPORTED}",
+            "kv_cache": f"{kv} (reported by server)" if kv else NOT_REPORTED,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -446,10 +206,10 @@ class OpenAIBackend:
             "url": self.base,
             "model": self.model,
             "model_card": card,
-            "server_version": self._server_info.get("version") or "not reported by server",
+            "server_version": self._server_info.get("version") or NOT_REPORTED,
             "quantization": self.quantization(),
-            "dtype": self._server_info.get("dtype") or "not reported by server",
-            "kv_cache_dtype": self._server_info.get("kv_cache_dtype") or "not reported by server",
+            "dtype": self._server_info.get("dtype") or NOT_REPORTED,
+            "kv_cache_dtype": self._server_info.get("kv_cache_dtype") or NOT_REPORTED,
             "settings": {"temperature": 0, "seed": self.seed, "concurrency": self.concurrency,
                          "timeout_s": self.timeout, "retries": self.retries},
             "modalities": sorted(self.modalities),
@@ -497,29 +257,33 @@ class OpenAIBackend:
         """POST with retries on no-answer and 5xx; once the server is known down, one try only."""
         tries = 1 if self._server_down.is_set() else self.retries + 1
         answer = HttpAnswer(0, None, "not sent")
+        said = None  # the last thing the server said before it stopped answering: usually the cause
         for attempt in range(tries):
             answer = http_json(f"{self.base}/chat/completions", payload, self.timeout, self._key)
             if not answer.retryable:
                 self._server_down.clear()
                 return answer
+            said = answer if answer.status else said
             if attempt + 1 < tries:
                 time.sleep(self.backoff * 2**attempt)
         if answer.status == 0 and "timed out" not in answer.problem:
             self._server_down.set()
+            if said is not None:
+                return HttpAnswer(0, None, f"{said.problem}; then {answer.problem}")
         return answer
 
     def _generate_one(self, sample: Sample, settings: GenerationSettings) -> Generation:
         video = has_video(sample)
         as_frames = video and self._video_as_frames
         try:
-            payload = self._payload(chat_messages(sample.messages, as_frames), settings.max_new_tokens)
+            payload = self._payload(to_openai(sample.messages, as_frames), settings.max_new_tokens)
         except (OSError, ValueError, RuntimeError, OmnicheckError) as err:
             return _failure(f"cannot read the sample's media: {one_line(str(err))}", video, as_frames)
         answer = self._send(payload)
         if video and not as_frames and 400 <= answer.status < 500 and "video" in answer.problem.lower():
             # the server does not take video_url: send frames from now on, and say so per sample
             self._video_as_frames = as_frames = True
-            payload["messages"] = chat_messages(sample.messages, True)
+            payload["messages"] = to_openai(sample.messages, True)
             answer = self._send(payload)
         if not answer.ok:
             what = "refused the request" if 400 <= answer.status < 500 else "failed"
@@ -562,9 +326,16 @@ class OpenAIBackend:
             if self._cache is not None and key is not None and "error" not in generation.extra:
                 self._cache.put(key, generation)
 
+        done = len(samples) - len(pending)
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="omnicheck-openai") as pool:
-            list(pool.map(run, pending))
+            for _ in pool.map(run, pending):  # in order, on this thread: progress is reported from here only
+                done += 1
+                if self.on_batch is not None:
+                    self.on_batch(done, len(samples))
         return cast("list[Generation]", results)  # every index was filled: from the cache or by run()
+
+    def activation_ranges(self, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
+        return {"available": False, "reason": "a served model's activations cannot be hooked from outside the server"}
 
     def score_continuations(self, continuations: Sequence[Any], top_k: int = 20, batch_size: int = 8) -> list[Any]:
         """Per continuation, the served model's distributions along the given answer (vLLM prompt log-probabilities;
@@ -580,6 +351,7 @@ class OpenAIBackend:
         sends chat messages, which is the only form a chat-completions endpoint takes.
         """
         if self._lm is None:
+            self._check_answers()
             self._lm = server_chat_lm(
                 base_url=f"{self.base}/chat/completions",
                 model=self.model,
@@ -592,26 +364,19 @@ class OpenAIBackend:
             )
         return self._lm
 
+    def _check_answers(self) -> None:
+        """One token before handing the server to lm-eval, whose client retries a dead server for minutes and then
+        reports only a connection error: a scheme without a kernel on the server's machine kills vLLM's engine on
+        its first request, and the answer to this one says so."""
+        answer = self._send(self._payload([{"role": "user", "content": "Hi"}], max_tokens=1))
+        if answer.retryable:
+            raise BackendError(
+                f"the server for {self.name} at {self.base} fails requests ({answer.problem})",
+                "its log names the root cause (vLLM's engine dies on the first request when the machine has no "
+                "kernel for the checkpoint's quantization scheme: serve it where that kernel exists)")
+
     def close(self) -> None:
         return None
-
-
-SERVER_CHAT_TEMPLATE = "applied by the server"
-
-
-def server_chat_lm(**kwargs: Any) -> Any:
-    """lm-eval's LocalChatCompletion that says it has a chat template (the server's), so prompts go as messages."""
-    from lm_eval.models.openai_completions import LocalChatCompletion
-
-    class ServerChatCompletion(LocalChatCompletion):
-        def chat_template(self, chat_template: bool | str = False) -> str | None:
-            return SERVER_CHAT_TEMPLATE if chat_template else None
-
-        @property
-        def tokenizer_name(self) -> str:
-            return f"server:{self.model}"
-
-    return ServerChatCompletion(**kwargs)
 
 
 def _failure(problem: str, video: bool, as_frames: bool) -> Generation:
@@ -619,150 +384,3 @@ def _failure(problem: str, video: bool, as_frames: bool) -> Generation:
     if video:
         extra["video_input"] = "frames" if as_frames else "video_url"
     return Generation(text="", tokens=0, extra=extra)
-
-
-# --- a local vLLM server, started and stopped by omnicheck (tests, or a user serving a folder) ---
-
-_GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above", "See stack trace (above)",
-                     "please check the stack trace above")
-_LOG_PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?")
-_LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
-_RAISED = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_failure_cause(log: str) -> str:
-    """The server's own root cause from its log: the first raised error that is not a generic wrapper.
-
-    Only ERROR records and bare traceback lines count: vLLM logs harmless exceptions at WARNING (e.g. a oneDNN
-    fallback) that must not be taken for the cause.
-    """
-    raised = []
-    for raw in log.splitlines():
-        line = _LOG_PREFIX.sub("", raw.strip())
-        level = _LEVEL.match(line)
-        if level and level.group(1) != "ERROR":
-            continue
-        line = _LEVEL.sub("", line)
-        if (match := _RAISED.match(line)) is not None:
-            raised.append(f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}")
-    specific = [e for e in raised if not any(g in e for g in _GENERIC_FAILURES)]
-    lines = [line for line in log.splitlines() if line.strip()]
-    return one_line((specific or raised or lines[-1:] or ["(empty log)"])[0])
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class LocalVLLMServer:
-    """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 from a given interpreter, health-polled.
-
-    Construction returns once /health answers and one token has been generated; if the process exits, the first
-    request fails or the deadline passes, it is stopped and BackendError says the server's own root cause (e.g. no
-    kernel for this quantization scheme on this machine).
-    """
-
-    def __init__(
-        self,
-        model_dir: Path | str,
-        python: Path | str,
-        log_path: Path | str,
-        *,
-        served_name: str | None = None,
-        extra_args: Sequence[str] = (),
-        env: dict[str, str] | None = None,
-        start_timeout: float = 300.0,
-    ):
-        self.model_dir = Path(model_dir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.log_path = Path(log_path)
-        command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
-                   "--host", "127.0.0.1", "--port", str(self.port), "--enforce-eager", *extra_args]
-        if served_name:
-            command += ["--served-model-name", served_name]
-        self.command = command
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})}, start_new_session=True)
-        self._wait_healthy(start_timeout)
-
-    def _wait_healthy(self, start_timeout: float) -> None:
-        deadline = time.monotonic() + start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._refuse(f"exit {self.process.returncode}")
-            if http_json(f"{server_root(self.url)}/health", timeout=2.0).ok:
-                self._first_answer()
-                return
-            time.sleep(1.0)
-        self.stop()
-        raise BackendError(f"vLLM did not become healthy within {start_timeout:g} s for {self.model_dir.name}",
-                           f"raise the start timeout or read the log: {self.log_path}")
-
-    def _first_answer(self) -> None:
-        """One token through /v1/completions: a missing kernel can pass start-up and kill the engine here."""
-        models = http_json(f"{self.url}/models", timeout=30.0)
-        model = models.body["data"][0]["id"] if models.ok else str(self.model_dir)
-        answer = http_json(f"{self.url}/completions",
-                           {"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0}, timeout=120.0)
-        if answer.ok:
-            return
-        try:
-            self.process.wait(timeout=30)  # a dead engine takes the server down; let it write its traceback
-        except subprocess.TimeoutExpired:
-            pass
-        self._refuse(f"first request: {answer.problem}")
-
-    def _refuse(self, how: str) -> None:
-        self.stop()
-        cause = start_failure_cause(self.log_path.read_text(errors="replace"))
-        raise BackendError(
-            f"vLLM refused to serve {self.model_dir.name} ({one_line(how, 120)}): {cause}",
-            f"serve it where that kernel exists (e.g. a GPU), or pick another scheme; log: {self.log_path}")
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def __enter__(self) -> "LocalVLLMServer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM the server's process group (API server + engine core), SIGKILL what is left after grace."""
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                continue
-            if not _group_alive(self.process.pid):
-                break
-            time.sleep(1.0)
-        if not self._log.closed:
-            self._log.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False

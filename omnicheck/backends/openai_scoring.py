@@ -37,7 +37,7 @@ def score_continuations(backend: "OpenAIBackend", continuations: Sequence[Contin
 
 
 def _messages(backend: "OpenAIBackend", continuation: Continuation) -> list[dict[str, Any]]:
-    from omnicheck.backends.openai import chat_messages, has_video
+    from omnicheck.messages import has_video, to_openai
 
     if continuation.prompt is not None:  # lm-eval's chat-completions client logs the messages it sent as JSON
         messages = json.loads(continuation.prompt)
@@ -45,12 +45,13 @@ def _messages(backend: "OpenAIBackend", continuation: Continuation) -> list[dict
             raise ValueError("the rendered prompt is not a list of chat messages")
         return messages
     as_frames = has_video(continuation.sample) and backend._video_as_frames
-    return chat_messages(continuation.sample.messages, as_frames)
+    return to_openai(continuation.sample.messages, as_frames)
 
 
 def _answer_ids(backend: "OpenAIBackend", continuation: Continuation) -> list[int] | NotScored:
     """The answer's tokens: the reference's, or the server's split of it inside the chat template."""
-    from omnicheck.backends.openai import http_json, one_line
+    from omnicheck.backends.http import http_json
+    from omnicheck.errors import one_line
 
     if continuation.token_ids is not None:
         return list(continuation.token_ids)
@@ -72,7 +73,7 @@ def _answer_ids(backend: "OpenAIBackend", continuation: Continuation) -> list[in
 
 
 def _score_one(backend: "OpenAIBackend", continuation: Continuation, top_k: int) -> TokenScores | NotScored:
-    from omnicheck.backends.openai import one_line
+    from omnicheck.errors import one_line
 
     answer = _answer_ids(backend, continuation)
     if isinstance(answer, NotScored):

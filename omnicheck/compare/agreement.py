@@ -7,7 +7,6 @@ cheap cousin of WWB's first divergent token.
 
 from __future__ import annotations
 
-import difflib
 import re
 import statistics
 import unicodedata
@@ -36,13 +35,6 @@ def token_f1(reference: Sequence[str], variant: Sequence[str]) -> float:
     precision = common / len(variant)
     recall = common / len(reference)
     return 2 * precision * recall / (precision + recall)
-
-
-def sequence_ratio(reference: Sequence[str], variant: Sequence[str]) -> float:
-    """Order-aware similarity of two word lists (difflib's ratio), 1.0 for both empty."""
-    if not reference and not variant:
-        return 1.0
-    return difflib.SequenceMatcher(None, list(reference), list(variant), autojunk=False).ratio()
 
 
 def first_divergence(reference: Sequence[str], variant: Sequence[str]) -> int | None:

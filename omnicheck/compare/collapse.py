@@ -1,7 +1,8 @@
 """Dead-modality detectors: per-sample checks that fire with a reason, counted per probe and paired with the
 reference so a detector that also fires on the reference (a tiny random model babbles too) never blames the variant.
 
-- empty: nothing visible (whitespace or special tokens only);
+- empty: nothing visible (whitespace or special tokens only); the probes' "empty" score is wider (no word at
+  all: punctuation alone counts, see probes.common.is_wordless);
 - loop: the output repeats itself (repeated 3-word sequences, very few distinct words, or a character loop);
 - garbled: not words of the expected language (share of tokens found in an English word list);
 - media_ignored: the answer does not change when the media is blanked (blank image, silent audio, frozen frames).

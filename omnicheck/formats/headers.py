@@ -1,12 +1,13 @@
-"""safetensors headers of a checkpoint folder, read without touching tensor data."""
+"""The tensor table of a checkpoint folder (name -> dtype, shape, file) from its safetensors headers, which
+omnicheck.checkpoint reads; tensor data is never touched."""
 
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from omnicheck.checkpoint import read_raw_header
 from omnicheck.errors import ModelLoadError
 
 # Bits per element of the dtypes safetensors names.
@@ -14,7 +15,6 @@ DTYPE_BITS = {
     "F64": 64, "F32": 32, "F16": 16, "BF16": 16, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8, "F4": 4,
     "I64": 64, "I32": 32, "I16": 16, "I8": 8, "U64": 64, "U32": 32, "U16": 16, "U8": 8, "BOOL": 8,
 }
-MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 
 
 @dataclass(frozen=True)
@@ -50,36 +50,15 @@ def weight_files(folder: Path) -> list[Path]:
 
 def read_header(file: Path) -> dict[str, TensorInfo]:
     """One file's tensor table from its JSON header (the first 8 + N bytes only)."""
-    fix = f"re-download or re-export {file.name}"
-    try:
-        with open(file, "rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise ModelLoadError(f"{file} is truncated ({len(prefix)} bytes)", fix)
-            (length,) = struct.unpack("<Q", prefix)
-            if length > MAX_HEADER_BYTES:
-                raise ModelLoadError(f"{file} has an implausible header length ({length} bytes)", fix)
-            raw = handle.read(length)
-    except FileNotFoundError:
-        raise ModelLoadError(f"{file} is named by the checkpoint index but missing", fix) from None
-    if len(raw) < length:
-        raise ModelLoadError(f"{file} is truncated inside its header", fix)
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ModelLoadError(f"{file} has a corrupt header", fix) from None
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        tensors[name] = TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name)
-    return tensors
+    return {
+        name: TensorInfo(name, entry["dtype"], tuple(entry["shape"]), file.name)
+        for name, entry in read_raw_header(file).items()
+        if name != "__metadata__"
+    }
 
 
 def read_metadata(file: Path) -> dict[str, str]:
-    with open(file, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        return dict(json.loads(handle.read(length)).get("__metadata__") or {})
+    return dict(read_raw_header(file).get("__metadata__") or {})
 
 
 def read_tensor_table(folder: Path) -> dict[str, TensorInfo]:

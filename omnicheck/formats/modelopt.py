@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from omnicheck.checkpoint import load_processor, model_class
 from omnicheck.errors import ModelLoadError
 from omnicheck.formats.card import ActQuant, ModuleFacts, QuantCard, module_facts, stored_weight
 
@@ -143,7 +144,7 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
 
     from omnicheck.formats.card import read_card
     from omnicheck.formats.headers import weight_files
-    from omnicheck.formats.runtime import model_class_for, runtime_renamer
+    from omnicheck.formats.runtime import runtime_renamer
 
     path = Path(path)
     card = card or read_card(path)
@@ -154,8 +155,7 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
         if holder is not None and hasattr(holder, "quantization_config"):
             delattr(holder, "quantization_config")
     torch_dtype = getattr(torch, dtype) if dtype else _config_dtype(config)
-    model_class = model_class_for(card.model_type, config)
-    model = model_class.from_config(config, dtype=torch_dtype)
+    model = model_class(config.to_dict()).from_config(config, dtype=torch_dtype)
     model.eval()
     rename = runtime_renamer(model)
     facts = {m.name: m for m in card.modules}
@@ -229,10 +229,8 @@ def load_modelopt_model(path: Path | str, device: str = "cpu", dtype: str | None
 
 def load_modelopt(path: Path | str, device: str = "cpu", dtype: str | None = None):
     """(model, processor, tokenizer) for a ModelOpt export, processor and tokenizer as the hf backend loads them."""
-    from omnicheck.backends.hf import _load_processor
-
     model, _ = load_modelopt_model(path, device=device, dtype=dtype)
-    processor, tokenizer = _load_processor(Path(path))
+    processor, tokenizer = load_processor(Path(path))
     return model, processor, tokenizer
 
 

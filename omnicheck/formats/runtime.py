@@ -10,20 +10,9 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-
-def model_class_for(model_type: str, config: Any):
-    """The Auto class transformers' backend would use for this config (media models: image-text-to-text)."""
-    import transformers
-
-    config_dict = config if isinstance(config, dict) else config.to_dict()
-    try:
-        from omnicheck.backends.hf import _model_class
-
-        return _model_class(config_dict)
-    except ImportError:  # pragma: no cover - the backend ships with omnicheck
-        return transformers.AutoModelForCausalLM
+from omnicheck.checkpoint import model_class
 
 
 def runtime_renamer(model) -> Callable[[str], str]:
@@ -57,9 +46,8 @@ def _meta_model(config_text: str):
     data.pop("quantization_config", None)
     model_type = data.pop("model_type")
     config = AutoConfig.for_model(model_type, **data)
-    model_class = model_class_for(model_type, {**data, "model_type": model_type})
     with torch.device("meta"):
-        return model_class.from_config(config)
+        return model_class({**data, "model_type": model_type}).from_config(config)
 
 
 def runtime_modules(path: Path) -> tuple[dict[str, str], Callable[[str], str]] | None:

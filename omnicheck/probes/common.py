@@ -13,9 +13,10 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from omnicheck.errors import FixtureError
+from omnicheck.errors import FixtureError, first_line
+from omnicheck.probes import TIERS
 
 T = TypeVar("T")
 
@@ -39,8 +40,6 @@ def spread(items: Sequence[T], k: int) -> list[T]:
 
 
 def select(items: Sequence[T], tier: str, smoke_size: int) -> list[T]:
-    from omnicheck.probes.base import TIERS
-
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}: choose from {', '.join(TIERS)}")
     return spread(items, smoke_size) if tier == "smoke" else list(items)
@@ -66,8 +65,11 @@ def stems(text: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in words(text))
 
 
-def is_empty(output: str) -> bool:
-    """No letter or digit at all: blank, whitespace, or only punctuation and symbols."""
+def is_wordless(output: str) -> bool:
+    """No letter or digit at all: blank, whitespace, or only punctuation and symbols. The probes' "empty" score.
+
+    Not the collapse detector's "empty" (compare/collapse.py: nothing visible once special tokens are dropped),
+    which an answer of punctuation alone does not trigger."""
     return not any(ch.isalnum() for ch in output)
 
 
@@ -178,7 +180,7 @@ def encoder_info() -> dict[str, str]:
 
 def embedding_similarity(output: str, references: Sequence[str]) -> float:
     """Best cosine similarity between the output and any reference; an empty output scores 0."""
-    if is_empty(output) or not references:
+    if is_wordless(output) or not references:
         return 0.0
     return sentence_encoder().similarity(output, list(references))
 
@@ -218,7 +220,9 @@ class Described:
     key_terms: list[list[str]]
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]] | None = None) -> list[dict[str, Any]]:
+    """The objects of a JSONL file (blank lines skipped), each holding the `required` fields with those types.
+    A bad line, or a file without any, is one FixtureError naming the file and the line."""
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -233,7 +237,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise FixtureError(f"{path}:{number} is not valid JSON ({err})", "fix or remove that line") from None
         if not isinstance(row, dict):
             raise FixtureError(f"{path}:{number} is not a JSON object", "write one object per line")
+        missing = [key for key, kind in (required or {}).items() if not isinstance(row.get(key), kind)]
+        if missing:
+            raise FixtureError(
+                f"{path}:{number} lacks {', '.join(missing)} (or has the wrong type)",
+                f"each line needs {', '.join(required or {})}",
+            )
         rows.append(row)
+    if not rows:
+        raise FixtureError(f"{path} holds no rows", "point the probe at a JSONL file with at least one row")
     return rows
 
 
@@ -255,23 +267,10 @@ def read_described(jsonl: Path, terms_field: str) -> list[Described]:
         if not path.is_file():
             raise FixtureError(f"{where}: media file {path} does not exist", "fix the file name or add the file")
         items.append(Described(str(row["id"]), path, list(refs), [list(map(str, t)) for t in terms]))
-    if not items:
-        raise FixtureError(f"{jsonl} lists no media", "add one JSON object per line")
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise FixtureError(f"{jsonl} repeats sample ids", "give every line its own id")
     return items
-
-
-def digest_files(paths: Sequence[Path]) -> str:
-    """A short hash of text files' contents (references, transcripts): part of a probe's fingerprint, so
-    the reference cache is not reused after the targets change."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def user_jsonl(data: Path, default_name: str) -> Path:
@@ -303,8 +302,7 @@ def check_media(path: Path, kind: str) -> None:
                 if not container.streams.video:
                     raise ValueError("no video stream")
     except Exception as err:  # each library has its own error family for a broken file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise FixtureError(f"{kind} {path} cannot be read ({first})", "replace or remove that file") from None
+        raise FixtureError(f"{kind} {path} cannot be read ({first_line(err, 200)})", "replace or remove that file") from None
 
 
 def description_scores(output: str, references: Sequence[str], key_terms: Sequence[Sequence[str]],
@@ -313,7 +311,7 @@ def description_scores(output: str, references: Sequence[str], key_terms: Sequen
     return {
         recall_name: key_term_recall(output, key_terms).recall,
         "similarity": round(embedding_similarity(output, references), 6),
-        "empty": float(is_empty(output)),
+        "empty": float(is_wordless(output)),
     }
 
 

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 from omnicheck.errors import FixtureError
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes.base import user_message
-from omnicheck.probes.common import select
-from omnicheck.probes.lmeval import LmEvalProbe, ensure_punkt_tab, read_jsonl
+from omnicheck.probes.common import read_jsonl, select
+from omnicheck.probes.lmeval import LmEvalProbe, ensure_punkt_tab
 from omnicheck.types import GenerationSettings, Metric, Sample
 
 FIXTURES = "ifeval"

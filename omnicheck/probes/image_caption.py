@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omnicheck.digest import digest_files
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
 from omnicheck.probes.base import Probe, user_message
@@ -74,7 +75,7 @@ class ImageCaption(Probe):
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "prompt": PROMPT,
-                "references": common.digest_files([self.references_file()]), "similarity": common.encoder_info()}
+                "references": digest_files([self.references_file()]), "similarity": common.encoder_info()}
 
 
 def grey_image_like(path: Path) -> Path:

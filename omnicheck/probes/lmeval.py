@@ -6,15 +6,14 @@ scores; its logged samples come back as one SampleResult per doc. lm_eval is imp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from omnicheck.errors import BackendError, FixtureError
-from omnicheck.fixtures import sha256_file
+from omnicheck.digest import sha256_file, sha256_text
+from omnicheck.errors import BackendError, FixtureError, first_line
 from omnicheck.probes.base import Probe
 from omnicheck.store import default_cache_dir as cache_root
 from omnicheck.types import GenerationSettings, Modality, ProbeResult, Sample, SampleResult
@@ -187,9 +186,13 @@ def run_task(
     except FixtureError:
         raise
     except Exception as err:
+        cause = f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}"
+        if _is_network_error(err):
+            raise BackendError(cause, "the model's server stopped answering: its log names the root cause; "
+                                      "restart it and rerun") from err
         files = ", ".join(config.get("dataset_kwargs", {}).get("data_files", {}).values())
         raise BackendError(
-            f"lm-eval failed on task {config['task']}: {type(err).__name__}: {first_line(err)}",
+            cause,
             f"if it names a column or JSON, check the data ({files}); else rerun with --tb=long to see lm-eval's trace",
         ) from err
     seconds = time.perf_counter() - start
@@ -206,9 +209,10 @@ def run_task(
     )
 
 
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:300] if lines else ""
+def _is_network_error(err: BaseException) -> bool:
+    """lm-eval's API models raise their HTTP client's errors (aiohttp, requests) when a server goes away."""
+    module = type(err).__module__.split(".")[0]
+    return module in ("aiohttp", "requests", "urllib3") or isinstance(err, (ConnectionError, TimeoutError))
 
 
 def scripted_lm(responses: Sequence[str]) -> "LM":
@@ -240,41 +244,16 @@ def sent_prompt(sample: Mapping[str, Any]) -> str:
     return str(sample["arguments"][0][0])
 
 
+def rendered_prompt(sample: Mapping[str, Any]) -> str:
+    """The prompt as the model got it: the chat-templated string (HFLM), or the chat messages as JSON that a
+    chat-completions client sends (lm-eval wraps them in a JsonChatStr)."""
+    argument = sample["arguments"][0][0]
+    return str(argument.prompt) if hasattr(argument, "prompt") else str(argument)
+
+
 def model_output(sample: Mapping[str, Any]) -> str:
     responses = sample["resps"][0]
     return str(responses[0] if isinstance(responses, (list, tuple)) else responses)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# --- data files ---
-
-
-def read_jsonl(path: Path, required: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]]:
-    """Rows of a JSONL file, each checked for the fields a task needs; a bad row is one line naming file and line."""
-    import json
-
-    rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FixtureError(f"{path}:{number} is not valid JSON ({err.msg})", "fix or remove that line") from err
-            missing = [key for key, kind in required.items() if not isinstance(row.get(key), kind)]
-            if missing:
-                raise FixtureError(
-                    f"{path}:{number} lacks {', '.join(missing)} (or has the wrong type)",
-                    f"each line needs {', '.join(required)}",
-                )
-            rows.append(row)
-    if not rows:
-        raise FixtureError(f"{path} holds no rows", "point the probe at a JSONL file with at least one row")
-    return rows
 
 
 # --- the probe base ---
@@ -289,6 +268,10 @@ class LmEvalProbe(Probe):
     modality: ClassVar[Modality] = Modality.TEXT
     task_yaml: ClassVar[str]
     renders_prompts: ClassVar[bool] = True
+
+    def __init__(self, data: Path | None = None):
+        super().__init__(data)
+        self._rendered: dict[str, str] = {}  # sample id -> the prompt lm-eval sent in the last run
 
     def data_files(self) -> dict[str, Path]:
         raise NotImplementedError
@@ -335,9 +318,7 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
-        # a chat-completions client logs its messages as JSON inside lm-eval's JsonChatStr
-        self._rendered = {s.id: str(getattr(logged[doc_index(s)][0]["arguments"][0][0], "prompt",
-                                            logged[doc_index(s)][0]["arguments"][0][0])) for s in samples}
+        self._rendered = {s.id: rendered_prompt(logged[doc_index(s)][0]) for s in samples}
         first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
@@ -365,7 +346,7 @@ class LmEvalProbe(Probe):
         )
 
     def rendered_prompts(self) -> dict[str, str]:
-        return dict(getattr(self, "_rendered", {}))
+        return dict(self._rendered)
 
     def sample_result(self, sample: Sample, logged: Sequence[Mapping[str, Any]]) -> SampleResult:
         return SampleResult(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from omnicheck.digest import digest_files
 from omnicheck.errors import FixtureError
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
@@ -115,7 +116,7 @@ class SpeechWER(Probe):
         ]
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
-        return {"wer": word_errors(sample.target, output)["wer"], "empty": float(common.is_empty(output))}
+        return {"wer": word_errors(sample.target, output)["wer"], "empty": float(common.is_wordless(output))}
 
     def extra(self, sample: Sample, output: str) -> dict[str, Any]:
         detail = word_errors(sample.target, output)
@@ -144,7 +145,7 @@ class SpeechWER(Probe):
     def fingerprint(self) -> dict[str, Any]:
         transcripts = sorted(self.root().rglob("*.trans.txt")) if self.root().is_dir() else []
         return {**super().fingerprint(), "prompt": PROMPT, "normalizer": common.transcript_normalizer()[1],
-                "transcripts": common.digest_files(transcripts)}
+                "transcripts": digest_files(transcripts)}
 
 
 def corpus_wer(results: Sequence[SampleResult]) -> float:

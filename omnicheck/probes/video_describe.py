@@ -10,10 +10,10 @@ frozen for the same length, so a description of motion that survives it was not 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omnicheck.digest import digest_files, sha256_file
 from omnicheck.fixtures import fixture_dir, verify_manifest
 from omnicheck.probes import common
 from omnicheck.probes.base import Probe, user_message
@@ -73,12 +73,12 @@ class VideoDescribe(Probe):
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "prompt": PROMPT, "num_frames": NUM_FRAMES,
-                "references": common.digest_files([self.references_file()]), "similarity": common.encoder_info()}
+                "references": digest_files([self.references_file()]), "similarity": common.encoder_info()}
 
 
 def frozen_clip_like(path: Path) -> Path:
     """The clip's first frame repeated for as many frames, at the same size and rate, without audio."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = sha256_file(Path(path))[:16]
     target = common.counterfactual_dir() / f"frozen-{digest}.mp4"
     return common.write_once(target, lambda tmp: _write_frozen(Path(path), tmp))
 

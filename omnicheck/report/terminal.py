@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnicheck.types import MODALITIES
-
-# what decided a verdict (gate details["decided_by"]) -> the mark after the cell's status
-EVIDENCE = {"task scores": "s", "divergence": "d", "collapse": "c", "divergence and collapse": "dc",
-            "output agreement": "a"}
-_SEVERITY = ["REFERENCE", "PASS", "SKIPPED", "INCONCLUSIVE", "DEGRADED", "ERROR", "BROKEN"]
+from omnicheck.types import MODALITIES, DecidedBy, Status
 
 
 def cell_evidence(document: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -19,13 +14,13 @@ def cell_evidence(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     for verdict in document.get("verdicts", []):
         key = (verdict["variant"], verdict["modality"])
         seen = worst.get(key)
-        if seen is None or _SEVERITY.index(verdict["status"]) > _SEVERITY.index(seen["status"]):
+        if seen is None or Status(verdict["status"]).severity > Status(seen["status"]).severity:
             worst[key] = verdict
     marks = {}
     for key, verdict in worst.items():
         decided_by = (verdict.get("details") or {}).get("decided_by")
-        if verdict["status"] in ("PASS", "DEGRADED", "BROKEN") and decided_by in EVIDENCE:
-            marks[key] = EVIDENCE[decided_by]
+        if verdict["status"] in ("PASS", "DEGRADED", "BROKEN") and decided_by in {d.value for d in DecidedBy}:
+            marks[key] = DecidedBy(decided_by).mark
     return marks
 
 
@@ -44,9 +39,8 @@ def matrix_lines(document: dict[str, Any]) -> list[str]:
             cells.append(f"{status + (f' [{mark}]' if mark else ''):<15}")
         lines.append(f"{name:<{width}}  " + "  ".join(cells))
     if marks:
-        used = sorted(set(marks.values()), key=list(EVIDENCE.values()).index)
-        names = {v: k for k, v in EVIDENCE.items()}
-        lines.append("decided by: " + ", ".join(f"[{m}] {names[m]}" for m in used))
+        used = [d for d in DecidedBy if d.mark in set(marks.values())]
+        lines.append("decided by: " + ", ".join(f"[{d.mark}] {d.value}" for d in used))
     lines += divergence_lines(document, width)
     for verdict in document.get("verdicts", []):
         if verdict["status"] in ("BROKEN", "DEGRADED", "INCONCLUSIVE", "ERROR"):

@@ -31,7 +31,7 @@ def test_folder_has_the_published_layout(tiny_qwen_omni):
 def test_processor_expands_each_media_placeholder_to_the_model_token(tiny_qwen_omni, media):
     from transformers import AutoProcessor
 
-    from omnicheck.backends.hf import load_audio, load_image
+    from omnicheck.messages import load_audio, load_image
 
     processor = AutoProcessor.from_pretrained(tiny_qwen_omni, local_files_only=True)
     thinker = json.loads((tiny_qwen_omni / "config.json").read_text())["thinker_config"]

@@ -4,12 +4,12 @@ transformers backend and its speech_wer probe: the conversion is exact, and the 
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 
-from omnicheck.backends.hf import HFBackend, load_audio
+from omnicheck.backends.hf import HFBackend
+from omnicheck.messages import load_audio
 from omnicheck.errors import ModelLoadError, UnsupportedModality
 from omnicheck.fixtures import fixture_dir
 from omnicheck.models import whisper_base as wb
@@ -39,10 +39,8 @@ def bundled_wer(whisper):
 def test_conversion_is_written_once_and_reused(whisper_base):
     weights = whisper_base / "model.safetensors"
     written = weights.stat().st_mtime_ns
-    start = time.perf_counter()
     again = wb.whisper_base_folder(cache=whisper_base.parents[1])
-    assert again == whisper_base and weights.stat().st_mtime_ns == written
-    assert time.perf_counter() - start < 1.0
+    assert again == whisper_base and weights.stat().st_mtime_ns == written  # speed: benchmarks/bench_model_cache.py
     assert [p.name for p in whisper_base.parent.iterdir()] == [whisper_base.name]  # no temp folder left behind
     source = json.loads((whisper_base / wb.SOURCE_FILE).read_text())
     assert source["packages"] == {p: "1.0.0" for p in wb.PACKAGES}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -45,3 +46,9 @@ def run_omnicheck(lm_eval_imported, pytester, tmp_path, monkeypatch):
         )
 
     return run
+
+
+@pytest.fixture
+def read_document(tmp_path):
+    """The omnicheck.json that the last run_omnicheck run wrote."""
+    return lambda: json.loads((tmp_path / "reports" / "omnicheck.json").read_text())

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from omnicheck.errors import FixtureError
-from omnicheck.probes import common, load_probe
+from omnicheck.probes import PROBES, common, load_probe, modality_of
 from omnicheck.probes.speech_wer import read_librispeech, word_errors
 from omnicheck.types import AudioPart, GenerationSettings, ImagePart, Sample, VideoPart
 
-MEDIA_PROBES = ("image_caption", "speech_wer", "video_describe")
+MEDIA_PROBES = [name for name in PROBES if modality_of(name) != "text"]
 UNRELATED = "A bowl of tomato soup on a kitchen counter next to a loaf of bread."
 
 
@@ -48,8 +48,9 @@ def test_bundled_samples_are_valid_and_smoke_is_a_spread_subset(name):
 
 
 def test_each_probe_sends_its_own_kind_of_media():
+    part_of = {"image": ImagePart, "audio": AudioPart, "video": VideoPart}
     kinds = {name: type(load_probe(name).load_samples("smoke")[0].messages[0].media()[0]) for name in MEDIA_PROBES}
-    assert kinds == {"image_caption": ImagePart, "speech_wer": AudioPart, "video_describe": VideoPart}
+    assert kinds == {name: part_of[modality_of(name)] for name in MEDIA_PROBES}
     video = load_probe("video_describe").load_samples("smoke")[0].messages[0].media()[0]
     assert video.num_frames == 8
 
@@ -334,7 +335,7 @@ def test_probe_runs_end_to_end_on_tiny_gemma4_unified(name, tiny_backend):
     if name == "speech_wer":
         assert result.info["normalizer"].startswith("whisper-normalizer==")
         assert result.aggregates["corpus_wer"] >= 0.0
-        from omnicheck.report.html import alignment_pieces  # the report draws the alignment the probe kept
+        from omnicheck.report.diff import alignment_pieces  # the report draws the alignment the probe kept
 
         for row in result.samples:
             assert alignment_pieces(row.extra) is not None

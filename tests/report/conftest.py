@@ -22,7 +22,7 @@ def sample_document(sample_document_master: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def rendered_html(sample_document_master: dict[str, Any]) -> str:
-    from omnicheck.report.html import render_html_string
+    from omnicheck.report.render import render_html_string
 
     return render_html_string(sample_document_master)
 

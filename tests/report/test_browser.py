@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from cdp import Browser, find_chromium
-from omnicheck.report.html import render_html
+from omnicheck.report.render import render_html
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(

@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 
 from htmlscan import Element, scan, text_of
-from omnicheck.report import html as report
-from omnicheck.report.html import render_html, render_html_string
+from omnicheck.report.diff import alignment_pieces, word_diff
+from omnicheck.report.figures import key_figure
+from omnicheck.report.media import MediaEncoder
+from omnicheck.report.pytest_html import pytest_html_extras
+from omnicheck.report.render import render_html, render_html_string
+from omnicheck.report.sections import OPEN_SAMPLES
+from omnicheck.report.view_build import build_view
 from sample_document import HOSTILE_IMG, HOSTILE_SCRIPT
 
 URL_ATTRIBUTES = ("src", "href", "srcset", "poster", "action", "formaction", "xlink:href", "data", "background", "ping")
@@ -154,8 +159,8 @@ def test_readable_without_scripts_every_sample_is_in_the_page(sample_document_ma
 
 
 def test_media_are_embedded_and_shared_media_encoded_once(sample_document_master: dict[str, Any]) -> None:
-    encoder = report.MediaEncoder()
-    view = report.build_view(sample_document_master, "omnicheck.json", encoder)
+    encoder = MediaEncoder()
+    view = build_view(sample_document_master, "omnicheck.json", encoder)
     media_paths = {m for r in sample_document_master["results"] for s in r["samples"] for m in s["media"]}
     assert len(encoder._cache) == len(media_paths)
     previews = [p for sec in view.sections for b in sec.blocks for pb in b.probes
@@ -189,7 +194,7 @@ def test_render_html_writes_the_file_and_links_the_json(sample_document_master: 
 
 
 def test_samples_are_worst_first_and_speech_shows_the_alignment(sample_document_master: dict[str, Any]) -> None:
-    view = report.build_view(sample_document_master, "omnicheck.json", report.MediaEncoder(budget_bytes=0))
+    view = build_view(sample_document_master, "omnicheck.json", MediaEncoder(budget_bytes=0))
     block = next(pb for sec in view.sections for b in sec.blocks for pb in b.probes
                  if b.variant == "w4a4" and pb.probe == "speech_wer")
     samples = block.samples_open + block.samples_folded
@@ -199,7 +204,7 @@ def test_samples_are_worst_first_and_speech_shows_the_alignment(sample_document_
                if r["variant"] == "w4a4" and r["probe"] == "speech_wer" for s in r["samples"]}
     differences = [variant[s.sample_id] - reference[s.sample_id] for s in samples]
     assert differences == sorted(differences, reverse=True)
-    assert len(block.samples_open) == report.OPEN_SAMPLES
+    assert len(block.samples_open) == OPEN_SAMPLES
     assert all(s.diff_mode == "alignment" for s in samples)
     worst = samples[0]
     assert "empty" in worst.flag_names
@@ -209,7 +214,7 @@ def test_samples_are_worst_first_and_speech_shows_the_alignment(sample_document_
 
 
 def test_pass_blocks_fold_samples_identical_to_the_reference(sample_document_master: dict[str, Any]) -> None:
-    view = report.build_view(sample_document_master, "omnicheck.json", report.MediaEncoder(budget_bytes=0))
+    view = build_view(sample_document_master, "omnicheck.json", MediaEncoder(budget_bytes=0))
     block = next(pb for sec in view.sections for b in sec.blocks for pb in b.probes
                  if b.variant == "w4a16" and pb.probe == "gsm8k")
     assert [s.sample_id for s in block.samples_open] == ["gsm8k-2"], "only the sample whose output changed is open"
@@ -264,7 +269,7 @@ def test_missing_and_corrupt_media_become_a_note(sample_document: dict[str, Any]
 def test_word_diff_marks_changed_words_and_keeps_whitespace() -> None:
     reference = "16 - 3 - 4 = 9\n#### 18"
     variant = "16 - 3 = 13\n#### 26"
-    ref_pieces, var_pieces = report.word_diff(reference, variant)
+    ref_pieces, var_pieces = word_diff(reference, variant)
     assert "".join(p.text for p in ref_pieces) == reference
     assert "".join(p.text for p in var_pieces) == variant
     assert [p.text for p in var_pieces if p.mark == "ins"] == ["13", "26"]
@@ -280,27 +285,27 @@ def test_alignment_pieces_follow_jiwer_and_reject_bad_indices() -> None:
         "ref_words": scored.references[0],
         "hyp_words": scored.hypotheses[0],
     }
-    pieces = report.alignment_pieces(extra)
+    pieces = alignment_pieces(extra)
     assert pieces is not None
     marks = {(p.mark, p.text) for p in pieces if p.mark}
     assert marks == {("del", "not"), ("sub", "disposal"), ("ins", "indeed")}
     assert next(p.title for p in pieces if p.mark == "sub") == "expected: disposed"
     assert " ".join(p.text for p in pieces if p.mark != "del").split() == scored.hypotheses[0]
     extra["alignment"][0]["ref_end_idx"] = 99
-    assert report.alignment_pieces(extra) is None
+    assert alignment_pieces(extra) is None
 
 
 def test_key_figure_retention_interval_comes_from_the_difference_interval() -> None:
-    figure = report.key_figure({"metric": "acc", "reference_value": 0.8, "variant_value": 0.6, "difference": -0.2,
+    figure = key_figure({"metric": "acc", "reference_value": 0.8, "variant_value": 0.6, "difference": -0.2,
                                 "interval": [-0.3, -0.1], "retention": 0.75, "n": 40})
     assert figure.main == "75% of ref" and figure.interval == "[62%, 88%]"
-    wer = report.key_figure({"metric": "wer", "reference_value": 0.05, "variant_value": 0.09, "difference": 0.04,
+    wer = key_figure({"metric": "wer", "reference_value": 0.05, "variant_value": 0.09, "difference": 0.04,
                              "interval": [0.01, 0.07], "retention": None})
     assert wer.main == "Δwer +0.04" and wer.interval == "[+0.01, +0.07]"
 
 
 def test_pytest_html_extras_is_an_escaped_fragment() -> None:
-    snippet = report.pytest_html_extras({"variant": "w4a4", "probe": "image_caption", "modality": "image",
+    snippet = pytest_html_extras({"variant": "w4a4", "probe": "image_caption", "modality": "image",
                                          "status": "BROKEN", "message": "output was " + HOSTILE_SCRIPT,
                                          "metric": "similarity", "reference_value": 0.9, "variant_value": 0.1,
                                          "difference": -0.8, "interval": [-0.85, -0.75], "retention": 0.11,
@@ -314,8 +319,8 @@ def test_pytest_html_extras_is_an_escaped_fragment() -> None:
 
 
 def test_open_samples_get_media_before_folded_ones_when_the_budget_is_short(sample_document_master: dict[str, Any]) -> None:
-    encoder = report.MediaEncoder(budget_bytes=400_000)
-    view = report.build_view(sample_document_master, "omnicheck.json", encoder)
+    encoder = MediaEncoder(budget_bytes=400_000)
+    view = build_view(sample_document_master, "omnicheck.json", encoder)
     blocks = [(b, p) for sec in view.sections for b in sec.blocks for p in b.probes]
     open_previews = [pv for b, p in blocks if not b.is_reference for s in p.samples_open for pv in s.previews]
     later_previews = [pv for b, p in blocks if b.is_reference for s in p.samples_folded for pv in s.previews]
@@ -324,7 +329,7 @@ def test_open_samples_get_media_before_folded_ones_when_the_budget_is_short(samp
 
 
 def test_blocks_show_at_most_max_samples_worst_first(sample_document_master: dict[str, Any]) -> None:
-    view = report.build_view(sample_document_master, "omnicheck.json", report.MediaEncoder(budget_bytes=0), max_samples=2)
+    view = build_view(sample_document_master, "omnicheck.json", MediaEncoder(budget_bytes=0), max_samples=2)
     block = next(pb for sec in view.sections for b in sec.blocks for pb in b.probes
                  if b.variant == "w4a4" and pb.probe == "speech_wer")
     assert len(block.samples_open) + len(block.samples_folded) == 2 and block.samples_left_out == 3
@@ -334,7 +339,7 @@ def test_blocks_show_at_most_max_samples_worst_first(sample_document_master: dic
 def test_results_without_verdicts_still_fill_the_matrix(sample_document: dict[str, Any]) -> None:
     sample_document["verdicts"] = []
     sample_document["matrix"] = {}
-    rows = {r.variant: r for r in report.build_view(sample_document, "omnicheck.json", report.MediaEncoder(budget_bytes=0)).matrix}
+    rows = {r.variant: r for r in build_view(sample_document, "omnicheck.json", MediaEncoder(budget_bytes=0)).matrix}
     assert [c.status for c in rows["bf16"].cells] == ["REFERENCE"] * 4
     assert [c.status for c in rows["w4a4"].cells] == ["NO VERDICT"] * 4
     assert rows["w4a4"].cells[2].lines == [("speech_wer", "wer 0.65", "")]

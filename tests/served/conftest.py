@@ -17,8 +17,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from omnicheck.backends.openai import LocalVLLMServer, log_tail
 from omnicheck.errors import BackendError
+from vllm_server import LocalVLLMServer, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("OMNICHECK_VLLM_VENV", "/work/venvs/vllm"))
@@ -79,8 +79,8 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
     logs = tmp_path_factory.mktemp("vllm-logs")
     cache = tmp_path_factory.mktemp("vllm-cache")
 
-    def start(model_dir: Path, *extra_args: str, dev_mode: bool = False, expect_failure: bool = False
-              ) -> LocalVLLMServer:
+    def start(model_dir: Path, *extra_args: str, dev_mode: bool = False, expect_failure: bool = False,
+              check_first_answer: bool = True) -> LocalVLLMServer:
         env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
                "VLLM_CACHE_ROOT": str(cache), "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_COLOR": "0"}
         if dev_mode:
@@ -88,7 +88,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Callab
         log = logs / f"{model_dir.name}-{next(_log_number)}.log"
         try:
             server = LocalVLLMServer(model_dir, vllm_python, log, extra_args=[*SERVER_ARGS, *extra_args], env=env,
-                                     start_timeout=START_TIMEOUT_S)
+                                     start_timeout=START_TIMEOUT_S, check_first_answer=check_first_answer)
         except BackendError as err:
             if expect_failure:
                 raise

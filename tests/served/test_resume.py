@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from omnicheck.backends.openai import OpenAIBackend, ResponseCache
+from omnicheck.backends.openai import OpenAIBackend
+from omnicheck.backends.response_cache import ResponseCache
 from omnicheck.types import GenerationSettings, ImagePart, Message, Sample
 from omnicheck.variants import Variant
 

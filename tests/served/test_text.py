@@ -7,7 +7,7 @@ import json
 import pytest
 
 from omnicheck.backends.base import Backend
-from omnicheck.backends.openai import QUANT_NOT_REPORTED, OpenAIBackend
+from omnicheck.backends.openai import NOT_REPORTED, OpenAIBackend
 from omnicheck.errors import BackendError
 from omnicheck.types import GenerationSettings, ImagePart, Message, Sample
 from omnicheck.variants import Variant
@@ -32,10 +32,10 @@ def test_backend_meets_the_protocol_and_says_what_the_server_reports(backend, te
     assert described["model_card"]["max_model_len"] == 4096
     assert described["server_version"] == "0.32.0"
     # this server is not in dev mode: vLLM exposes no quantization field, and omnicheck does not guess
-    assert described["quantization"] == QUANT_NOT_REPORTED
+    assert described["quantization"] == NOT_REPORTED
     assert described["execution_path"] == {
         "runtime": f"OpenAI-compatible server at {text_server.url}, version 0.32.0",
-        "weights": f"as served; quantization: {QUANT_NOT_REPORTED}",
+        "weights": f"as served; quantization: {NOT_REPORTED}",
         "activations": "whatever the server's kernels do: not reported by server",
         "kv_cache": "not reported by server",
     }

@@ -74,7 +74,7 @@ def docstrings() -> list[str]:
 
 @pytest.fixture(scope="module")
 def byte_bpe(docstrings):
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
     tokenizer = tokenizers.Tokenizer(models.BPE())
@@ -112,7 +112,6 @@ def test_byte_level_bpe_garbage_is_garbled(byte_bpe, length, at_least):
 
 
 def test_random_vocabulary_words_are_word_salad():
-    pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer
 
     try:

@@ -1,4 +1,4 @@
-"""What divergence may decide in a verdict (omnicheck.divergence_verdict through gate.judge), on ProbeResults whose
+"""What divergence may decide in a verdict (omnicheck.gate.divergence through gate.judge), on ProbeResults whose
 per-sample divergence records are set by hand: the rules, not the models, are under test here (the models are in
 tests/backends/test_scoring.py and tests/e2e/test_divergence_validation.py)."""
 
@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from omnicheck.config import Thresholds
-from omnicheck.divergence_verdict import interaction, modality_divergence
+from omnicheck.gate.divergence import interaction, modality_divergence
 from omnicheck.gate import judge
 from omnicheck.types import Metric, ProbeResult, SampleResult
 

@@ -1,4 +1,5 @@
-"""What teacher-forced divergence may decide in a verdict, and the sentence that says so.
+"""What teacher-forced divergence may decide in a verdict, the sentence that says so, and what it says across a
+variant's modalities (per-modality divergence, media against text).
 
 Rules (thresholds in [tool.omnicheck.thresholds], validated in docs/divergence.md):
 - PASS, only where the task scores cannot decide (INCONCLUSIVE) and at least min_samples samples were scored: the
@@ -22,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from omnicheck.compare.paired import bootstrap_interval
-from omnicheck.types import SampleResult
+from omnicheck.types import DecidedBy, SampleResult, Status
 
 FLOOR_KEY = "divergence_floor"
 VARIANT_KEY = "divergence"
@@ -30,7 +31,7 @@ VARIANT_KEY = "divergence"
 
 @dataclass(frozen=True)
 class DivergenceJudgement:
-    status: str | None  # "PASS" | "BROKEN" | None (decides nothing)
+    status: Status | None  # PASS | BROKEN | None (decides nothing)
     sentence: str
     details: dict[str, Any]
 
@@ -74,16 +75,46 @@ def judge_divergence(
     enough = thresholds.divergence_min_samples and len(scored) >= thresholds.divergence_min_samples
     if (enough and thresholds.divergence_broken_kl and collapsed_scored and len(far) == len(collapsed_scored)
             and len(far) / len(scored) >= thresholds.collapse_rate):
-        status = "BROKEN"
+        status = Status.BROKEN
         words += (f"; BROKEN: outputs collapsed on {len(far)} of {len(scored)} samples, each with KL at least "
                   f"{broken_limit:.3g} (divergence_broken_kl / divergence_broken_multiple x floor)")
     elif pass_limit > 0 and len(scored) >= thresholds.min_samples and hi <= pass_limit + 1e-15:
-        status = "PASS"
+        status = Status.PASS
         rule = ("divergence_pass_kl" if pass_limit == thresholds.divergence_pass_kl
                 else f"{thresholds.divergence_pass_multiple:g}x the floor, divergence_pass_multiple")
         words += f"; the upper end {hi:.3g} is within {pass_limit:.3g} ({rule})"
-    details["decides"] = status
+    details["decides"] = status.value if status else None
     return DivergenceJudgement(status, words, details)
+
+
+def decide_with_divergence(decision: Any, divergence: DivergenceJudgement, collapse: Any,
+                           metrics: Mapping[str, Any]) -> DecidedBy:
+    """Let divergence decide where its rules allow (module docstring); returns what decided the verdict."""
+    if collapse.broken:
+        decided_by = DecidedBy.COLLAPSE
+    elif decision.decided_by_agreement:
+        decided_by = DecidedBy.OUTPUT_AGREEMENT
+    else:
+        decided_by = DecidedBy.UNDECIDED if decision.status == Status.INCONCLUSIVE else DecidedBy.TASK_SCORES
+    if divergence.status == Status.BROKEN and decision.status != Status.BROKEN:
+        decision.status = Status.BROKEN
+        decision.findings.append(divergence.sentence)
+        return DecidedBy.DIVERGENCE_AND_COLLAPSE
+    failing = any(j.status in (Status.DEGRADED, Status.BROKEN) for j in metrics.values())
+    if (divergence.status == Status.PASS and decision.status == Status.INCONCLUSIVE and not collapse.unsure
+            and not failing):
+        decision.status = Status.PASS
+        return DecidedBy.DIVERGENCE
+    return decided_by
+
+
+def collapsed_samples(reference: Any, variant: Any, shared: Sequence[str], language: str) -> list[str]:
+    """The shared samples whose variant output collapsed (or ignored the media) where the reference's did not."""
+    from omnicheck.compare.collapse import ANY_OUTPUT, scan
+
+    ref_scan, var_scan = scan(reference, language=language), scan(variant, language=language)
+    detectors = (ANY_OUTPUT, "media_ignored")
+    return [s for s in shared if any(var_scan.fired(s, d) and not ref_scan.fired(s, d) for d in detectors)]
 
 
 def _times_floor(kl: float, floor: float) -> float | None:
@@ -163,3 +194,14 @@ def _suspect(modality: str, card: Mapping[str, Any] | None) -> str:
     if card.get("activation_quantized") is False:
         return f"under weight-only quantization the {modality} path's own weights (tower, projection) are the first suspect"
     return f"the {modality} path (tower, projection, or its activation ranges) is the first suspect"
+
+
+def across_modalities(results: Sequence[Any], references: Mapping[str, Any], card: Mapping[str, Any] | None,
+                      settings: Any) -> tuple[dict[str, Any], list[str]]:
+    """One variant's divergence per modality and each media modality against text: (JSON, sentences)."""
+    level = 2.0 * settings.confidence - 1.0
+    per_modality = modality_divergence(results, references, level, settings.bootstrap_resamples, settings.seed)
+    contrasts, sentences = interaction(per_modality, card, level, settings.bootstrap_resamples, settings.seed)
+    summary = {"per_modality": {m: {k: v for k, v in d.items() if k != "kl_samples"} for m, d in per_modality.items()},
+               "contrasts": contrasts}
+    return summary, sentences
