@@ -52,7 +52,7 @@ def _x(value: float, left: float, right: float) -> float:
 
 def divergence_chart(document: Mapping[str, Any], width: float = 1000.0, row_height: float = 22.0) -> DivergenceChart | None:
     """One row per variant x modality that has per-modality divergence; None when no variant has any."""
-    left, right, top = 260.0, width - 190.0, 28.0
+    left, right, top = 260.0, width - 230.0, 28.0
     rows: list[DivergenceRow] = []
     statuses = document.get("matrix", {})
     for variant in document.get("variants", []):
@@ -63,7 +63,7 @@ def divergence_chart(document: Mapping[str, Any], width: float = 1000.0, row_hei
                 continue
             lo, hi = d["kl_interval"]
             times = d.get("times_floor")
-            label = f"{_kl(d['kl_mean'])} nats" + (f" ({times:.3g}x floor)" if times is not None else "")
+            label = f"{_kl(d['kl_mean'])} nats" + (f" ({_times(times)} floor)" if times is not None else "")
             rows.append(DivergenceRow(
                 y=top + len(rows) * row_height + row_height / 2, variant=variant["name"], modality=modality,
                 label=label, x=_x(d["kl_mean"], left, right), x_lo=_x(lo, left, right), x_hi=_x(hi, left, right),
@@ -107,3 +107,7 @@ def token_strip(record: Mapping[str, Any] | None, limit: int = 400) -> list[Toke
 
 def _kl(x: float) -> str:
     return "0" if x == 0 else f"{x:.2g}"
+
+
+def _times(x: float) -> str:
+    return "0x" if x == 0 else f"{x:.1f}x" if x < 10 else f"{x:,.0f}x"
