@@ -30,8 +30,9 @@ def score_continuations(backend: "HFBackend", continuations: Sequence[Continuati
     return out
 
 
-def _answer_ids(backend: "HFBackend", continuation: Continuation) -> list[int] | NotScored:
-    ids = list(backend.tokenizer(continuation.text, add_special_tokens=False)["input_ids"])
+def _answer_ids(backend: "HFBackend", continuation: Continuation, text: str | None = None) -> list[int] | NotScored:
+    text = continuation.text if text is None else text
+    ids = list(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
     if continuation.token_ids is not None and tuple(ids) != tuple(continuation.token_ids):
         return NotScored(
             f"{backend.name}'s tokenizer splits the reference's answer into {len(ids)} tokens where the reference's "
@@ -138,8 +139,9 @@ def _token_scores(backend: "HFBackend", logits, answer: list[int], gather, top_k
 
 
 def _score_speech(backend: "HFBackend", batch: Sequence[Continuation], top_k: int) -> list[TokenScores | NotScored]:
-    """Whisper: the decoder is fed the reference's transcript after the prompt tokens it starts every transcript
-    with (start of transcript, language, task, no timestamps), read from one greedy step of this model."""
+    """Whisper: the decoder is fed the reference's transcript after the tokens it starts every transcript with
+    (start of transcript, language, task, no timestamps), read from one greedy step of this model; a variant that
+    detects another language starts from its own prefix, so that difference shows as divergence."""
     import torch
 
     from omnicheck.messages import SAMPLING_RATE, load_audio
@@ -157,34 +159,20 @@ def _score_speech(backend: "HFBackend", batch: Sequence[Continuation], top_k: in
                 "forward pass scores the whole transcript -- fix: none needed; the task scores still judge this sample"
             ))
             continue
-        answer = _answer_ids(backend, continuation)
+        # a Whisper transcript starts with a space token (" He"); the stripped text would be fed as "He"
+        answer = _answer_ids(backend, continuation, " " + continuation.text)
         if isinstance(answer, NotScored):
             results.append(answer)
             continue
         features = backend.processor(audio, sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_features"]
         features = features.to(backend.device, backend.model.dtype)
-        kwargs = {"max_new_tokens": 1, "do_sample": False, **backend._speech_task()}
+        kwargs = {"max_new_tokens": 1, "do_sample": False, "return_dict_in_generate": True, **backend._speech_task()}
         with torch.inference_mode():
             first = backend.model.generate(features, **kwargs)
-        prefix = _speech_prefix(backend, first[0].tolist())
+        prefix = first.sequences[0, :-1].tolist()  # the start, language and task tokens, before the one new token
         decoder = torch.tensor([prefix + answer], dtype=torch.long, device=backend.device)
         with torch.inference_mode():
             logits = backend.model(input_features=features, decoder_input_ids=decoder, use_cache=False).logits[0]
         positions = logits[len(prefix) - 1 : len(prefix) + len(answer)].float()
         results.append(_token_scores(backend, positions, answer, continuation.gather, top_k, len(prefix)))
     return results
-
-
-def _speech_prefix(backend: "HFBackend", sequence: list[int]) -> list[int]:
-    """The special tokens a Whisper transcript starts with; generate() may or may not return them."""
-    special = set(backend.tokenizer.all_special_ids)
-    gen = backend.model.generation_config
-    prefix = []
-    for token in sequence:
-        if token not in special or token in (gen.eos_token_id,):
-            break
-        prefix.append(token)
-    start = gen.decoder_start_token_id
-    if not prefix or prefix[0] != start:
-        prefix = [start, *prefix]
-    return prefix
