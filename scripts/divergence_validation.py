@@ -67,7 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     probe_data = {"image_caption": data / "image_caption", "speech_wer": args.dir / "heldout" / "speech",
                   "video_describe": data / "video_describe", "ifeval": data / "ifeval.jsonl"}
     panel = build_panel(args.dir / "panel")
-    names = [n for n in panel if not args.only or n == "bf16" or n in args.only]
+    # the variants that test the rules hardest first (subtle damage must not PASS), the slowest (W4A4) last
+    order = ["bf16", *(f"subtle-{round(std * 100)}" for std in SUBTLE), "nvfp4a16", "vision-random", "copy",
+             "nvfp4-textcal"]
+    names = [n for n in order if not args.only or n == "bf16" or n in args.only]
     variants = [Variant(n, str(panel[n]), is_reference=(n == "bf16")) for n in names]
     session = Session(RunConfig(variants=variants, probes=list(PROBES), tier="full", report_dir=args.dir / "report",
                                 data=probe_data, cache_dir=args.dir / "cache", settings=settings(), limit=args.limit,
