@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 SCHEMA = 1  # of the cached reference side; another number is "from another omnicheck version"
 DEFAULT_TOP_K = 20
 AA_BATCH_SIZE = 1  # the A/A pass runs unbatched: no padding at all, against the batched first pass
+AA_SAMPLES = 8  # the floor is a noise level, an order of magnitude: a few samples measure it; all would double
+#   the reference's scoring time on a large run
 
 
 @dataclass
@@ -94,7 +96,8 @@ def _continuations(samples: Sequence[Sample], result: ProbeResult, prompts: Mapp
 
 def reference_pass(backend: "Backend", samples: Sequence[Sample], result: ProbeResult, prompts: Mapping[str, str | None],
                    top_k: int = DEFAULT_TOP_K, batch_size: int = 8) -> ReferenceTokens:
-    """The reference's top-k along each of its answers, and the A/A floor from a second, unbatched pass."""
+    """The reference's top-k along each of its answers, and the A/A floor from a second, unbatched pass over the
+    first AA_SAMPLES of them."""
     tokens = ReferenceTokens(top_k=top_k, prompts=dict(prompts))
     start = time.perf_counter()
     ids, continuations = _continuations(samples, result, prompts)
@@ -106,12 +109,12 @@ def reference_pass(backend: "Backend", samples: Sequence[Sample], result: ProbeR
             tokens.scores[sid] = scored
     aa_batch = AA_BATCH_SIZE if batch_size != AA_BATCH_SIZE else 2
     aa_ids, again = _continuations(samples, result, prompts, gather=tokens.scores)
+    aa_ids, again = aa_ids[:AA_SAMPLES], again[:AA_SAMPLES]
     for sid, scored in zip(aa_ids, backend.score_continuations(again, top_k=top_k, batch_size=aa_batch)):
-        if isinstance(scored, NotScored):
-            tokens.unavailable[sid] = scored.reason
-            tokens.scores.pop(sid, None)
-        else:
+        if not isinstance(scored, NotScored):
             tokens.floor[sid] = sample_divergence(sid, tokens.scores[sid], scored)
+    if tokens.scores and not tokens.floor:
+        tokens.reason = "the A/A pass scored no sample, so there is no noise floor to read divergence against"
     tokens.seconds = time.perf_counter() - start
     tokens.batch_sizes = (batch_size, aa_batch)
     if not tokens.scores:
