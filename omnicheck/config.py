@@ -15,6 +15,7 @@
 
     [tool.omnicheck.thresholds]    # every probe
     min_retention = 0.95
+    divergence_pass_kl = 0.01      # teacher-forced divergence rules: docs/divergence.md
     [tool.omnicheck.thresholds.audio]        # one modality
     max_increase = 0.03
     [tool.omnicheck.thresholds.image_caption]  # one probe (wins over its modality)
