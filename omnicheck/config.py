@@ -12,9 +12,12 @@
                                    #   detector then has nothing to judge)
     counterfactual_tokens = 16     # the blank-media rerun writes only this opening of its answer and is
                                    #   compared with the same opening of the real one; 0: the whole answer
+    divergence = true              # false: no teacher-forced divergence pass (task scores alone judge)
+    divergence_top_k = 20          # the reference's top-k kept per answer position (KL over them + a tail bucket)
 
     [tool.omnicheck.thresholds]    # every probe
     min_retention = 0.95
+    divergence_pass_kl = 0.01      # teacher-forced divergence rules: docs/divergence.md
     [tool.omnicheck.thresholds.audio]        # one modality
     max_increase = 0.03
     [tool.omnicheck.thresholds.image_caption]  # one probe (wins over its modality)
@@ -63,6 +66,16 @@ class Thresholds:
     # scores say nothing (a random-weight test model); off by default because good variants reword answers.
     min_agreement: float = 0.0
     broken_agreement: float = 0.0
+    # teacher-forced divergence (docs/divergence.md): KL(reference || variant) per answer token, read against the
+    # run's A/A noise floor (the reference scoring its own answers at another batch size)
+    divergence_pass_multiple: float = 4.0  # PASS where task scores cannot decide and the KL interval's upper end
+    #   is within this multiple of the floor (unchanged behaviour) ...
+    divergence_pass_kl: float = 0.01  # ... or below this many nats per token (validated to keep task scores);
+    #   both 0 = never PASS on divergence
+    divergence_broken_kl: float = 1.0  # BROKEN where outputs collapse on at least collapse_rate of the samples and
+    #   each of those samples' KL (nats per token) is at least this and divergence_broken_multiple x the floor
+    divergence_broken_multiple: float = 100.0
+    divergence_min_samples: int = 3  # the fewest samples divergence may decide BROKEN on (0 = never)
 
     def check(self, where: str) -> "Thresholds":
         def bad(key: str, rule: str) -> UsageError:
@@ -88,6 +101,16 @@ class Thresholds:
             raise bad("min_agreement", "a share in [0, 1] (0 turns it off), e.g. 0.8")
         if not 0.0 <= self.broken_agreement <= 1.0 or (self.min_agreement and self.broken_agreement > self.min_agreement):
             raise bad("broken_agreement", f"a share in [0, min_agreement={self.min_agreement}] (0 turns it off)")
+        if self.divergence_pass_multiple < 0.0:
+            raise bad("divergence_pass_multiple", "a number >= 0 (0 turns it off), e.g. 4")
+        if self.divergence_pass_kl < 0.0:
+            raise bad("divergence_pass_kl", "nats per token >= 0 (0 turns it off), e.g. 0.01")
+        if self.divergence_broken_kl < 0.0 or (self.divergence_broken_kl and self.divergence_broken_kl <= self.divergence_pass_kl):
+            raise bad("divergence_broken_kl", f"nats per token above divergence_pass_kl={self.divergence_pass_kl} (0 turns it off), e.g. 1.0")
+        if self.divergence_broken_multiple < max(1.0, self.divergence_pass_multiple):
+            raise bad("divergence_broken_multiple", f"a number >= max(1, divergence_pass_multiple={self.divergence_pass_multiple})")
+        if self.divergence_min_samples < 0:
+            raise bad("divergence_min_samples", "an integer >= 0 (0 turns BROKEN on divergence off)")
         return self
 
 
@@ -119,6 +142,8 @@ class Settings:
     max_new_tokens: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # probe -> tokens; "*": all
     counterfactual: bool = True  # rerun media probes on blanked media to see whether the media is used
     counterfactual_tokens: int = COUNTERFACTUAL_TOKENS  # new tokens of that rerun; 0: as many as the probe's
+    divergence: bool = True  # teacher-force each variant on the reference's answers (omnicheck.teacher_forcing)
+    divergence_top_k: int = 20
     source: str = "built-in defaults"  # where these came from, for the report
 
     def thresholds_for(self, probe: str, modality: str) -> Thresholds:
@@ -151,12 +176,14 @@ class Settings:
             "max_new_tokens": dict(self.max_new_tokens),
             "counterfactual": self.counterfactual,
             "counterfactual_tokens": self.counterfactual_tokens,
+            "divergence": self.divergence,
+            "divergence_top_k": self.divergence_top_k,
             "source": self.source,
         }
 
 
 _TOP_KEYS = ("thresholds", "confidence", "bootstrap_resamples", "seed", "inconclusive", "probes", "tier", "max_new_tokens", "counterfactual",
-             "counterfactual_tokens")
+             "counterfactual_tokens", "divergence", "divergence_top_k")
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -275,6 +302,15 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
             raise UsageError(f"{where}: counterfactual_tokens = {tokens} is negative",
                              "use a number of tokens, e.g. 16, or 0 for the whole answer")
         out["counterfactual_tokens"] = int(tokens)
+    if "divergence" in table:
+        if not isinstance(table["divergence"], bool):
+            raise UsageError(f"{where}: divergence = {table['divergence']!r} is not true or false", "use divergence = false to skip the teacher-forced pass")
+        out["divergence"] = table["divergence"]
+    if "divergence_top_k" in table:
+        top_k = _number(table["divergence_top_k"], "divergence_top_k", where, integer=True)
+        if not 20 <= top_k <= 1000:
+            raise UsageError(f"{where}: divergence_top_k = {top_k} is out of range", "use 20 to 1000 (KL needs at least 20 of the reference's tokens)")
+        out["divergence_top_k"] = top_k
     if "thresholds" in table:
         out["thresholds"] = _parse_thresholds(table["thresholds"], f"{where} thresholds", base.thresholds)
     return out
@@ -294,7 +330,7 @@ def _parse_max_new_tokens(value: Any, where: str) -> Mapping[str, int]:
 
 def _parse_threshold_values(table: Mapping[str, Any], where: str) -> dict[str, float]:
     _reject_unknown(table, THRESHOLD_KEYS, where)
-    return {k: _number(v, k, where, integer=(k == "min_samples")) for k, v in table.items()}
+    return {k: _number(v, k, where, integer=k in ("min_samples", "divergence_min_samples")) for k, v in table.items()}
 
 
 def _parse_thresholds(table: Any, where: str, base: ThresholdTable) -> ThresholdTable:

@@ -82,6 +82,30 @@ def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
     return out
 
 
+def perturb_weights(source: Path, out: Path, pattern: str, relative_std: float, seed: int) -> Path:
+    """Copy a checkpoint with Gaussian noise added to every floating 2-D tensor whose name contains `pattern`:
+    noise std = relative_std x that tensor's own std. Small relative_std gives a subtly damaged model (task scores
+    a few percent down), the case a gate must not call PASS."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out = Path(out)
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
+    generator = torch.Generator().manual_seed(seed)
+    for file in sorted(out.glob("*.safetensors")):
+        tensors = load_file(file)
+        touched = False
+        for key in sorted(tensors):
+            tensor = tensors[key]
+            if pattern in key and tensor.is_floating_point() and tensor.ndim == 2:
+                noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float32)
+                tensors[key] = (tensor.float() + noise * relative_std * tensor.float().std()).to(tensor.dtype)
+                touched = True
+        if touched:
+            save_file(tensors, file, metadata={"format": "pt"})
+    return out
+
+
 MEDIA_PROJECTIONS = ("model.embed_vision.embedding_projection.weight", "model.embed_audio.embedding_projection.weight")
 
 

@@ -63,6 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--omnicheck-no-counterfactual", action="store_true", default=False,
                     help="skip the blank-media rerun of media probes: half their generation time, but an ignored "
                          "image, sound or video can then only show through the scores.")
+    group.addoption("--omnicheck-no-divergence", action="store_true", default=False,
+                    help="skip the teacher-forced divergence pass (one forward pass per variant and probe): the task "
+                         "scores alone judge, and small samples stay INCONCLUSIVE more often.")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,6 +140,7 @@ def _make_session(config: pytest.Config) -> "Session":
         tier=config.getoption("--omnicheck-tier"),
         inconclusive=config.getoption("--omnicheck-inconclusive"),
         counterfactual=False if config.getoption("--omnicheck-no-counterfactual") else None,
+        divergence=False if config.getoption("--omnicheck-no-divergence") else None,
     )
     data = {}
     for spec in config.getoption("--omnicheck-data"):

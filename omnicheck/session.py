@@ -21,6 +21,7 @@ from omnicheck.errors import OmnicheckError, UnsupportedModality, one_line
 from omnicheck.probes import load_probe, modality_of
 from omnicheck.run import RunConfig, VariantState
 from omnicheck.store import ReferenceStore, cache_key, fingerprint_model, weights_fingerprint
+from omnicheck.teacher_forcing import DivergencePasses
 from omnicheck.types import GenerationSettings, Message, ProbeResult, Sample, Verdict
 from omnicheck.variants import variant_label
 
@@ -42,6 +43,7 @@ class Session:
         self._probes: dict[str, Any] = {}
         self._samples: dict[str, list[Sample]] = {}
         self._loaded: tuple[str, Backend] | None = None
+        self.divergence = DivergencePasses(run.settings, self.store, self.progress)
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.merged: dict[str, Any] | None = None  # on the pytest-xdist controller: the workers' parts in one
         self.written: list[Path] = []  # the reports written at the end
@@ -168,6 +170,7 @@ class Session:
             if key is None:
                 self.results[(name, probe)] = self._run(name, probe)
                 self.reference_generations += self.results[(name, probe)].status == "ok"
+                self._reference_tokens(probe, None)
                 continue
             with self.store.lock(probe, key):
                 cached = None if self.run.refresh_reference else self.store.get(probe, key)
@@ -177,12 +180,21 @@ class Session:
                     self.states[name].engine = self.states[name].engine or cached.info.get("engine") or \
                         in_process_engine().to_json()
                     self.results[(name, probe)] = cached
+                    self._reference_tokens(probe, key)
                     continue
                 result = self._run(name, probe)
                 if result.status == "ok":
                     self.reference_generations += 1
                     self.store.put(probe, key, result)
                 self.results[(name, probe)] = result
+                self._reference_tokens(probe, key)
+
+    def _reference_tokens(self, probe: str, key: str | None) -> None:
+        """The reference's teacher-forced top-k and A/A floor for this probe (omnicheck.teacher_forcing)."""
+        result = self.results[(self.run.reference.name, probe)]
+        self.divergence.reference(result, key, self.probe(probe), self.samples(probe),
+                                  lambda: self.backend(self.run.reference.name),
+                                  self.generation_settings(probe).batch_size, self.run.refresh_reference)
 
     def _cache_key(self, probe: str) -> str | None:
         state = self.states[self.run.reference.name]
@@ -231,6 +243,9 @@ class Session:
             decoded = backend.take_decoding()
             if decoded is not None:
                 result.info["decoding"] = decoded
+            if not self.states[variant].variant.is_reference:
+                self.divergence.variant(backend, result, self.results.get((self.run.reference.name, probe_name)),
+                                        probe, samples, settings.batch_size)
             return result
         except UnsupportedModality as err:
             return self._failed(variant, probe_name, "skipped", str(err), start)
@@ -315,7 +330,18 @@ class Session:
         findings = gate.diagnose(mine, self.states[variant].card)
         ranges = description.get("activation_ranges") or {}
         findings += [f"activation ranges: {line}" for line in ranges.get("summary", [])]
+        findings += self._divergence_findings(variant)
         description["findings"] = findings
+
+    def _divergence_findings(self, variant: str) -> list[str]:
+        """Per-modality divergence into the variant's description; media against text, in words."""
+        from omnicheck.gate.divergence import across_modalities
+
+        mine = [r for (name, _), r in self.results.items() if name == variant]
+        references = {p: r for (name, p), r in self.results.items() if name == self.run.reference.name}
+        summary, sentences = across_modalities(mine, references, self.states[variant].card, self.run.settings)
+        self.states[variant].description["divergence"] = summary
+        return [f"divergence: {s}" for s in sentences]
 
     # --- reports ---
 

@@ -101,6 +101,35 @@ class ReferenceStore:
         tmp.write_text(json.dumps({"key": key, "result": result.to_json()}))
         os.replace(tmp, path)
 
+    # the reference's token scores (teacher-forced top-k and A/A floor) beside its result, one file per schema,
+    # so a cache written by another omnicheck version is neither read as this one's nor overwritten
+
+    def _tokens_path(self, probe: str, key: str, schema: int) -> Path:
+        return self.root / f"{probe}-{key}.tokens-v{schema}.json"
+
+    def get_tokens(self, probe: str, key: str, schema: int) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._tokens_path(probe, key, schema).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) and data.get("key") == key else None
+
+    def other_token_schemas(self, probe: str, key: str, schema: int) -> list[int]:
+        """Schemas of token files other omnicheck versions left for this entry (for a one-line notice)."""
+        found = []
+        for path in self.root.glob(f"{probe}-{key}.tokens-v*.json"):
+            suffix = path.name.rsplit("-v", 1)[-1].removesuffix(".json")
+            if suffix.isdigit() and int(suffix) != schema:
+                found.append(int(suffix))
+        return sorted(found)
+
+    def put_tokens(self, probe: str, key: str, schema: int, data: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self._tokens_path(probe, key, schema)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({**data, "key": key}))
+        os.replace(tmp, path)
+
     @contextmanager
     def lock(self, probe: str, key: str):
         """Held while one process computes a reference result, so parallel workers compute it once."""

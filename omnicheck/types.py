@@ -240,6 +240,25 @@ class Status(str, enum.Enum):
 _SEVERITY = {status: rank for rank, status in enumerate(Status)}
 
 
+class DecidedBy(str, enum.Enum):
+    """Which evidence decided a verdict (Verdict.details["decided_by"]); the terminal matrix marks each cell."""
+
+    TASK_SCORES = "task scores"
+    DIVERGENCE = "divergence"  # teacher-forced divergence, where the task scores could not decide
+    COLLAPSE = "collapse"
+    DIVERGENCE_AND_COLLAPSE = "divergence and collapse"
+    OUTPUT_AGREEMENT = "output agreement"
+    UNDECIDED = "undecided"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def mark(self) -> str:
+        return {"task scores": "s", "divergence": "d", "collapse": "c", "divergence and collapse": "dc",
+                "output agreement": "a", "undecided": ""}[self.value]
+
+
 def worst(statuses: Iterable[Status | str | None]) -> Status | None:
     """The most severe of the statuses (names or members; None is skipped), or None when there are none."""
     ranked = [Status(s) for s in statuses if s is not None]

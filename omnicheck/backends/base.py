@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, ru
 from omnicheck.types import GenerationSettings, Sample
 
 if TYPE_CHECKING:
+    from omnicheck.tokens import Continuation, NotScored, TokenScores
     from omnicheck.variants import Variant
 
 
@@ -57,6 +58,12 @@ class Backend(Protocol):
     def take_decoding(self) -> dict[str, Any] | None:
         """How the calls since the last take decoded and batched, recorded per probe; None where the backend does
         not decode itself (a server)."""
+        ...
+
+    def score_continuations(self, continuations: Sequence["Continuation"], top_k: int = 20,
+                            batch_size: int = 8) -> list["TokenScores | NotScored"]:
+        """Teacher forcing: per continuation, this model's next-token distributions along the given answer (the
+        reference's), read in one forward pass; NotScored with the reason where it cannot (omnicheck/tokens.py)."""
         ...
 
     def close(self) -> None: ...

@@ -29,6 +29,7 @@ from omnicheck.checkpoint import (
 from omnicheck.engines import in_process_engine
 from omnicheck.errors import ModelLoadError, OmnicheckError, UnsupportedModality, first_line
 from omnicheck.messages import SAMPLING_RATE, load_audio, media_inputs, to_hf
+from omnicheck.tokens import Continuation, NotScored, TokenScores
 from omnicheck.types import AudioPart, GenerationSettings, Sample
 from omnicheck.variants import variant_label
 
@@ -277,6 +278,15 @@ class HFBackend:
             return diagnose_activation_ranges(self.generator, inputs).to_json()
         except Exception as err:  # a diagnosis failure must not cost the verdicts already made
             return {"error": f"{type(err).__name__}: {err}"}
+
+    # --- teacher forcing ---
+
+    def score_continuations(self, continuations: Sequence[Continuation], top_k: int = 20,
+                            batch_size: int = 8) -> list[TokenScores | NotScored]:
+        """Per continuation, this model's next-token distributions along the given answer (one forward pass)."""
+        from omnicheck.backends.hf_scoring import score_continuations
+
+        return score_continuations(self, continuations, top_k, batch_size)
 
     # --- lm-eval ---
 

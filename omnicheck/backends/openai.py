@@ -354,6 +354,13 @@ class OpenAIBackend:
     def activation_ranges(self, samples: Mapping[str, Sequence[Sample]]) -> dict[str, Any]:
         return {"available": False, "reason": "a served model's activations cannot be hooked from outside the server"}
 
+    def score_continuations(self, continuations: Sequence[Any], top_k: int = 20, batch_size: int = 8) -> list[Any]:
+        """Per continuation, the served model's distributions along the given answer (vLLM prompt log-probabilities;
+        see omnicheck.backends.openai_scoring). batch_size is unused: requests go concurrently."""
+        from omnicheck.backends.openai_scoring import score_continuations
+
+        return score_continuations(self, continuations, top_k)
+
     def lm_eval_model(self, settings: GenerationSettings | None = None) -> Any:
         """lm-eval's own chat-completions model over the same server (generate_until tasks; no loglikelihood).
 

@@ -19,10 +19,16 @@ DEGRADED or BROKEN themselves. So can the opt-in agreement gate (min_agreement /
 word F1 of the variant's outputs against the reference's, judged on its interval's best end), the one signal
 left when the reference's own scores mean nothing, as with a random-weight test model.
 
+Teacher-forced divergence (the variant's next-token distributions along the reference's own answers, against the
+run's A/A noise floor) decides only where the above cannot: PASS for an INCONCLUSIVE verdict whose divergence is
+within the validated level, BROKEN at few samples when outputs collapse and diverge far beyond the floor
+(divergence.py says the rules; docs/divergence.md validates them).
+
 The modules, in the order judge() uses them:
   settings.py   which thresholds, confidence, resamples and seed apply to one probe
   decision.py   each metric's status, the collapse detectors, the agreement gate, and how they combine
   message.py    the verdict's sentences
+  divergence.py what teacher-forced divergence may decide; per-modality divergence and media against text
   verdict.py    judge(): the steps above, in order
   diagnosis.py  diagnose(): why a variant's modalities fail, across its verdicts and its quant card
 """

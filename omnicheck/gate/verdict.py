@@ -19,9 +19,10 @@ from omnicheck.gate.decision import (
     judge_metrics,
     pair_samples,
 )
+from omnicheck.gate.divergence import collapsed_samples, decide_with_divergence, judge_divergence
 from omnicheck.gate.message import num, own_outputs_sentence, verdict_message
 from omnicheck.gate.settings import GateSettings, gate_settings
-from omnicheck.types import ProbeResult, Status, Verdict
+from omnicheck.types import DecidedBy, ProbeResult, Status, Verdict
 
 UNQUANTIZED_ACTIVATIONS = (
     "this activation-quantized checkpoint ran with its activations unquantized, so this verdict does not "
@@ -64,11 +65,19 @@ def judge(
     agreement = judge_agreement(agree, pairing.shared, gate)
     primary_name = reference.primary.name
     decision = decide(primary_name, metrics, collapse, agreement)
+    divergence = judge_divergence(
+        pairing.reference, pairing.variant, pairing.shared,
+        collapsed_samples(reference, variant, pairing.shared, language), gate.thresholds, gate.level, gate.resamples,
+        gate.seed, unavailable=str((variant.info.get("divergence") or {}).get("reason", "")))
+    decided_by = decide_with_divergence(decision, divergence, collapse, metrics)
     decision.findings += card_findings(card)
     message = verdict_message(variant.probe, variant.variant, primary_name, metrics.get(primary_name), collapse,
                               agreement, agree, decision, pairing.unpaired, gate)
+    message += "; " + divergence.sentence + (" (decides, as the task scores cannot)" if decided_by == DecidedBy.DIVERGENCE else "")
     details = {
         **_base_details(pairing, gate),
+        "divergence": divergence.details,
+        "decided_by": decided_by.value,
         "collapse": collapse.to_json(gate.thresholds.collapse_rate),
         "agreement": {**agree.to_json(), **(agreement.to_json() if agreement else {})},
         "metrics": {name: j.to_json() for name, j in metrics.items()},

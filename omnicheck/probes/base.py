@@ -25,6 +25,7 @@ class Probe:
     metrics: ClassVar[list[Metric]]
     smoke_size: ClassVar[int] = 4
     settings: ClassVar[GenerationSettings] = GenerationSettings()
+    renders_prompts: ClassVar[bool] = False  # a harness (lm-eval) renders its prompts; see rendered_prompts
 
     def __init__(self, data: Path | None = None):
         self.data = data  # a user-supplied data file or folder replacing the bundled fixtures
@@ -43,6 +44,11 @@ class Probe:
     def counterfactual(self, sample: Sample) -> Sample | None:
         """The same question with the media made uninformative (blank, silent, frozen), or None."""
         return None
+
+    def rendered_prompts(self) -> dict[str, str]:
+        """The prompts a harness rendered in this probe's last run, by sample id (lm-eval text probes); empty when
+        the backend renders each sample's messages itself, as it does for generation."""
+        return {}
 
     def fingerprint(self) -> dict[str, Any]:
         return {"probe": self.name, "version": self.version, "data": str(self.data) if self.data else "bundled"}

@@ -244,6 +244,13 @@ def sent_prompt(sample: Mapping[str, Any]) -> str:
     return str(sample["arguments"][0][0])
 
 
+def rendered_prompt(sample: Mapping[str, Any]) -> str:
+    """The prompt as the model got it: the chat-templated string (HFLM), or the chat messages as JSON that a
+    chat-completions client sends (lm-eval wraps them in a JsonChatStr)."""
+    argument = sample["arguments"][0][0]
+    return str(argument.prompt) if hasattr(argument, "prompt") else str(argument)
+
+
 def model_output(sample: Mapping[str, Any]) -> str:
     responses = sample["resps"][0]
     return str(responses[0] if isinstance(responses, (list, tuple)) else responses)
@@ -260,6 +267,11 @@ class LmEvalProbe(Probe):
 
     modality: ClassVar[Modality] = Modality.TEXT
     task_yaml: ClassVar[str]
+    renders_prompts: ClassVar[bool] = True
+
+    def __init__(self, data: Path | None = None):
+        super().__init__(data)
+        self._rendered: dict[str, str] = {}  # sample id -> the prompt lm-eval sent in the last run
 
     def data_files(self) -> dict[str, Path]:
         raise NotImplementedError
@@ -306,6 +318,7 @@ class LmEvalProbe(Probe):
         if missing:
             raise BackendError(f"lm-eval returned no result for samples {missing[:5]}", "report this as a bug")
         results = [self.sample_result(s, logged[doc_index(s)]) for s in samples]
+        self._rendered = {s.id: rendered_prompt(logged[doc_index(s)][0]) for s in samples}
         first = logged[doc_index(samples[0])][0]
         return ProbeResult(
             variant=backend.name,
@@ -331,6 +344,9 @@ class LmEvalProbe(Probe):
                 "example_prompt": sent_prompt(first),
             },
         )
+
+    def rendered_prompts(self) -> dict[str, str]:
+        return dict(self._rendered)
 
     def sample_result(self, sample: Sample, logged: Sequence[Mapping[str, Any]]) -> SampleResult:
         return SampleResult(

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from omnicheck.report.detectors import recorded_flags, sample_flags
 from omnicheck.report.diff import Piece, alignment_pieces, plain_pieces, word_diff
+from omnicheck.report.divergence_chart import token_strip
 from omnicheck.report.figures import key_figure
 from omnicheck.report.format import as_float, as_text, clip_text, fmt_number, fmt_signed, status_class, worst_status
 from omnicheck.report.index import DocumentIndex, block_anchor, probe_anchor, probes_by_modality
@@ -163,7 +164,10 @@ def _sample_view(
         cut = bool((counterfactual.get("extra") or {}).get("cut_at_tokens"))  # only its opening was generated
         cf_same = cf_output == answer or (cut and bool(cf_output) and answer.startswith(cf_output))
         cf_text = f"{cf_text} …" if cut else cf_text
+    record = extra.get("divergence")
     return SampleView(
+        divergence=divergence_words(record),
+        tokens=token_strip(record),
         anchor=anchor,
         sample_id=str(variant_sample.get("id")),
         json_path=f"results[{result_index}].samples[{sample_index}]",
@@ -183,6 +187,19 @@ def _sample_view(
         counterfactual=cf_text,
         counterfactual_same=cf_same,
     )
+
+
+def divergence_words(record: Mapping[str, Any] | None) -> str:
+    """'KL 0.0012 nats per token · top-1 agreement 96% · first diverging token #5 "red"', or ''."""
+    if not record:
+        return ""
+    text = f"KL {record['kl_mean']:.3g} nats per token · top-1 agreement {record['agreement']:.0%}"
+    first = record.get("first_divergence")
+    if first is None:
+        return text + " · the variant's greedy answer is the reference's, token for token"
+    tokens = record.get("tokens") or []
+    token = repr(tokens[first]) if first < len(tokens) else "the end of the answer"
+    return text + f" · first diverging token #{first} {token}"
 
 
 def _metric_directions(result: Mapping[str, Any]) -> dict[str, bool]:

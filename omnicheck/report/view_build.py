@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from omnicheck.engines import engine_lines
 from omnicheck.report import chart_data
+from omnicheck.report.divergence_chart import divergence_chart
 from omnicheck.report.findings import findings_by_variant
 from omnicheck.report.format import as_float, fmt_number, status_class
 from omnicheck.report.index import document_modalities, index_document
@@ -50,6 +51,7 @@ def build_view(
         differences=chart_data.differences(ctx, variant_names),
         collapse=collapse,
         collapse_labels=collapse_labels,
+        divergence=divergence_chart(document),
         findings=findings_by_variant(ctx, variant_names),
         speed=_speed_rows(document),
         engine_notes=engine_lines(document.get("engines")),

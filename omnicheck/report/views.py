@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from omnicheck.report import charts
 from omnicheck.report.diff import Piece
+from omnicheck.report.divergence_chart import DivergenceChart, TokenMark
 from omnicheck.report.figures import Figure
 from omnicheck.report.media import Preview
 
@@ -41,6 +42,8 @@ class SampleView:
     counterfactual: str | None = None
     counterfactual_same: bool = False
     previews: list[Preview] = field(default_factory=list)
+    divergence: str = ""  # teacher-forced divergence on this sample, in words
+    tokens: list[TokenMark] = field(default_factory=list)  # the reference's answer, marked by the variant's top-1
 
     @property
     def flag_names(self) -> list[str]:
@@ -138,6 +141,7 @@ class ReportView:
     differences: list[charts.DifferenceChart]
     collapse: charts.CollapseChart | None
     collapse_labels: list[str]
+    divergence: DivergenceChart | None
     findings: list[tuple[str, list[FindingView]]]
     speed: list[dict[str, Any]]
     counts: dict[str, int]

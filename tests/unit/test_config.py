@@ -140,6 +140,12 @@ def test_unknown_keys_are_usage_errors_with_a_suggestion(tmp_path, body, expecte
         ("thresholds = { image = 0.1 }", "image is not a table"),
         ("thresholds = { min_agreement = 1.5 }", "min_agreement = 1.5 is out of range"),
         ("thresholds = { min_agreement = 0.5, broken_agreement = 0.7 }", "broken_agreement = 0.7 is out of range"),
+        ("divergence = 'yes'", "divergence = 'yes' is not true or false"),
+        ("divergence_top_k = 5", "divergence_top_k = 5 is out of range"),
+        ("thresholds = { divergence_pass_kl = -1 }", "divergence_pass_kl = -1.0 is out of range"),
+        ("thresholds = { divergence_broken_kl = 0.005 }", "divergence_broken_kl = 0.005 is out of range"),
+        ("thresholds = { divergence_broken_multiple = 2 }", "divergence_broken_multiple = 2.0 is out of range"),
+        ("thresholds = { divergence_min_samples = 2.5 }", "is not an integer"),
     ],
 )
 def test_bad_values_say_what_to_write(tmp_path, body, expected):
@@ -175,6 +181,25 @@ def test_counterfactual_tokens_set_how_much_of_the_blank_media_answer_is_written
     assert Settings().counterfactual_tokens == 16
     whole = load_settings(_pyproject(tmp_path, "[tool.omnicheck]\ncounterfactual_tokens = 0\n"), environ=NO_CI)
     assert whole.counterfactual_tokens == 0 and whole.to_json()["counterfactual_tokens"] == 0
+
+
+def test_divergence_keys_from_the_file_per_modality_and_probe(tmp_path):
+    body = """
+    [tool.omnicheck]
+    divergence_top_k = 50
+    [tool.omnicheck.thresholds]
+    divergence_pass_kl = 0.005
+    [tool.omnicheck.thresholds.video]
+    divergence_min_samples = 0
+    [tool.omnicheck.thresholds.ifeval]
+    divergence_pass_multiple = 0
+    """
+    settings = load_settings(_pyproject(tmp_path, body), environ=NO_CI)
+    assert settings.divergence is True and settings.divergence_top_k == 50
+    assert settings.thresholds_for("image_caption", "image").divergence_pass_kl == 0.005
+    assert settings.thresholds_for("video_describe", "video").divergence_min_samples == 0
+    assert settings.thresholds_for("ifeval", "text").divergence_pass_multiple == 0
+    assert load_settings(_pyproject(tmp_path, "[tool.omnicheck]\ndivergence = false\n"), environ=NO_CI).divergence is False
 
 
 def test_settings_are_frozen():
