@@ -47,12 +47,28 @@ def matrix_lines(document: dict[str, Any]) -> list[str]:
         lines.append("decided by: " + ", ".join(f"[{d.mark}] {d.value}" for d in used))
     lines += divergence_lines(document, width)
     lines += [f"  {line}" for line in engine_lines(engines)]
-    for verdict in document.get("verdicts", []):
-        if verdict["status"] in ("BROKEN", "DEGRADED", "INCONCLUSIVE", "ERROR"):
-            lines.append(f"  {verdict['variant']} {verdict['probe']}: {verdict['status']}: {verdict['message']}")
+    lines += verdict_lines(document)
     for finding in document.get("findings", []):
         if finding.get("severity") in ("error", "warning") or finding.get("code") == "diagnosis":
             lines.append(f"  finding [{finding.get('variant')}]: {finding.get('message')}")
+    return lines
+
+
+def verdict_lines(document: dict[str, Any]) -> list[str]:
+    """One line per failing verdict; a variant's probes that failed for the same reason (a variant refused before
+    loading fails every probe alike) share one line naming them all."""
+    grouped: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    for verdict in document.get("verdicts", []):
+        if verdict["status"] in ("BROKEN", "DEGRADED", "INCONCLUSIVE", "ERROR"):
+            variant, probe, message = verdict["variant"], verdict["probe"], str(verdict["message"])
+            reason = message.removeprefix(f"{probe} on {variant}: ")
+            grouped.setdefault((variant, verdict["status"], reason), []).append((probe, message))
+    lines = []
+    for (variant, status, reason), probes in grouped.items():
+        if len(probes) == 1:
+            lines.append(f"  {variant} {probes[0][0]}: {status}: {probes[0][1]}")
+        else:
+            lines.append(f"  {variant} {', '.join(p for p, _ in probes)}: {status}: {reason}")
     return lines
 
 
