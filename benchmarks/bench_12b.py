@@ -242,8 +242,8 @@ def modalities(bench: Bench) -> dict:
     loop (same compiled decoding), peak memory. The static cache is sized once for the longest prompts (a run keeps
     the longest length it has seen), so one compiled shape serves every modality."""
     import torch
-
     from bench_overhead import bare_loop
+
     from omnicheck.backends.decoding import COMPILED, EAGER
 
     batch, rows = bench.args.batch, {}

@@ -41,7 +41,7 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         config = json.loads(config_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"{config_file} is not valid JSON ({err})", "restore config.json from the original checkpoint")
+        raise ModelLoadError(f"{config_file} is not valid JSON ({err})", "restore config.json from the original checkpoint") from err
     if not any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir()):
         raise ModelLoadError(f"{str(path)!r} has a config.json but no weight files", "copy the *.safetensors files in too")
     return config

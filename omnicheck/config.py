@@ -294,7 +294,8 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
         out["max_new_tokens"] = _parse_max_new_tokens(table["max_new_tokens"], where)
     if "counterfactual" in table:
         if not isinstance(table["counterfactual"], bool):
-            raise UsageError(f"{where}: counterfactual = {table['counterfactual']!r} is not true or false", "use counterfactual = false to skip the blank-media reruns")
+            raise UsageError(f"{where}: counterfactual = {table['counterfactual']!r} is not true or false",
+                             "use counterfactual = false to skip the blank-media reruns")
         out["counterfactual"] = table["counterfactual"]
     if "counterfactual_tokens" in table:
         tokens = _number(table["counterfactual_tokens"], "counterfactual_tokens", where, integer=True)
@@ -304,12 +305,14 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
         out["counterfactual_tokens"] = int(tokens)
     if "divergence" in table:
         if not isinstance(table["divergence"], bool):
-            raise UsageError(f"{where}: divergence = {table['divergence']!r} is not true or false", "use divergence = false to skip the teacher-forced pass")
+            raise UsageError(f"{where}: divergence = {table['divergence']!r} is not true or false",
+                             "use divergence = false to skip the teacher-forced pass")
         out["divergence"] = table["divergence"]
     if "divergence_top_k" in table:
         top_k = _number(table["divergence_top_k"], "divergence_top_k", where, integer=True)
         if not 20 <= top_k <= 1000:
-            raise UsageError(f"{where}: divergence_top_k = {top_k} is out of range", "use 20 to 1000 (KL needs at least 20 of the reference's tokens)")
+            raise UsageError(f"{where}: divergence_top_k = {top_k} is out of range",
+                             "use 20 to 1000 (KL needs at least 20 of the reference's tokens)")
         out["divergence_top_k"] = top_k
     if "thresholds" in table:
         out["thresholds"] = _parse_thresholds(table["thresholds"], f"{where} thresholds", base.thresholds)

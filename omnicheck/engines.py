@@ -152,9 +152,9 @@ def engine_lines(block: Mapping[str, Any] | None) -> list[str]:
         for name, probes in block["variant_figures"].items():
             lines.append(f"{name} against the reference: {_figures_text(probes)}")
     else:
-        lines.append(f"how much of a difference the engine alone makes is not measured in this run: add the "
-                     f"reference's own weights on the variants' engine as one more variant (an A/A across engines, "
-                     f"docs/experiment-served.md)")
+        lines.append("how much of a difference the engine alone makes is not measured in this run: add the "
+                     "reference's own weights on the variants' engine as one more variant (an A/A across engines, "
+                     "docs/experiment-served.md)")
     return lines
 
 

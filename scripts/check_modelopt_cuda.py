@@ -136,9 +136,8 @@ def check(config_name: str, device: str = "cuda") -> dict:
 
 
 def main() -> int:
-    import torch
-
     import modelopt
+    import torch
     import transformers
 
     configs = sys.argv[1:] or ["NVFP4_DEFAULT_CFG", "FP8_DEFAULT_CFG"]

@@ -98,7 +98,8 @@ def cmd_table(args: argparse.Namespace) -> int:
         if variant == reference or result.status != "ok":
             continue
         runs.append(subset_verdicts(results[(reference, probe)], result, settings(), SIZES, args.subsets, seed=3))
-    print("| variant | modality (probe) | truth over all samples | n for the right verdict, scores only | with divergence | false verdicts (scores only / with divergence) |")
+    print("| variant | modality (probe) | truth over all samples | n for the right verdict, scores only | with divergence "
+          "| false verdicts (scores only / with divergence) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for run in runs:
         t = run.truth

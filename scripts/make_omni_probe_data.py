@@ -3,7 +3,8 @@
     python scripts/make_omni_probe_data.py [--heldout fixtures/omni-small/heldout] [--out fixtures/omni-small/probe-data]
 
 image_caption/captions.jsonl and video_describe/descriptions.jsonl point at the held-out PNG/MP4 files by relative
-path; speech needs no layout of its own (heldout/speech is LibriSpeech-shaped already); gsm8k.jsonl and ifeval.jsonl are the held-out rows as they are. No media is copied.
+path; speech needs no layout of its own (heldout/speech is LibriSpeech-shaped already); gsm8k.jsonl and ifeval.jsonl
+are the held-out rows as they are. No media is copied.
 manifest.json lists every written file with its sha256 and where it comes from.
 """
 

@@ -122,8 +122,7 @@ def make_text(out: Path) -> None:
 
 def make_vl(out: Path) -> None:
     import torch
-    from transformers import (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
-                              Qwen2VLProcessor, Qwen2VLVideoProcessor)
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
     tokenizer = build_tokenizer()
     text = _text_config_kwargs(tokenizer)
@@ -153,8 +152,7 @@ def make_vl(out: Path) -> None:
 def make_audio(out: Path) -> None:
     import torch
     from safetensors.torch import load_file, save_file
-    from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
-                              WhisperFeatureExtractor)
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor, WhisperFeatureExtractor
 
     tokenizer = build_tokenizer()
     text = dict(_text_config_kwargs(tokenizer), model_type="qwen2")

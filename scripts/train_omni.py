@@ -66,7 +66,8 @@ def cmd_bundle_espeak(args: argparse.Namespace) -> None:
         shutil.copy(lib / name, out / "lib" / name, follow_symlinks=True)
     stub = out / "pcaudio_stub.c"
     stub.write_text(PCAUDIO_STUB)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wl,-soname,libpcaudio.so.0", "-o", str(out / "lib" / "libpcaudio.so.0"), str(stub)], check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wl,-soname,libpcaudio.so.0", "-o", str(out / "lib" / "libpcaudio.so.0"),
+                    str(stub)], check=True)
     stub.unlink()
     (out / "espeak-ng-data" / "lang" / "gmw").mkdir(parents=True)
     for name in ("phondata", "phontab", "phonindex", "intonations", "en_dict", "phondata-manifest"):

@@ -20,8 +20,8 @@ from omnicheck.formats.stored_layout import (
     FUSED_EXPERTS,
     fp8_group,
     fp8_scale_words,
-    logical_numel,
     kv_scale_facts,
+    logical_numel,
 )
 
 Severity = Literal["error", "warning", "info"]
@@ -304,7 +304,7 @@ def _read_json(file: Path, required: bool) -> dict[str, Any] | None:
     try:
         return json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"{file} is not valid JSON ({err})", f"restore {file.name} from the original checkpoint")
+        raise ModelLoadError(f"{file} is not valid JSON ({err})", f"restore {file.name} from the original checkpoint") from err
 
 
 def _tied(config: dict[str, Any]) -> bool:

@@ -44,7 +44,7 @@ def weight_files(folder: Path) -> list[Path]:
         try:
             weight_map = json.loads(index.read_text())["weight_map"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ModelLoadError(f"{index} is unreadable ({err})", "restore the index file from the original checkpoint")
+            raise ModelLoadError(f"{index} is unreadable ({err})", "restore the index file from the original checkpoint") from err
         return [folder / name for name in sorted(set(weight_map.values()))]
     return sorted(folder.glob("*.safetensors"))
 

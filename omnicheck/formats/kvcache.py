@@ -94,7 +94,7 @@ def _install(model, example) -> None:
     if base_name.startswith("omnicheck_kv_"):
         return
     base = (ALL_ATTENTION_FUNCTIONS[base_name] if base_name in ALL_ATTENTION_FUNCTIONS
-            else getattr(sys.modules[type(example).__module__], "eager_attention_forward"))
+            else sys.modules[type(example).__module__].eager_attention_forward)
     name = f"omnicheck_kv_{base_name}"
     AttentionInterface.register(name, _wrapper(base))
     key = next((k for k in getattr(model.config, "sub_configs", {}) if getattr(model.config, k, None) is config), None)

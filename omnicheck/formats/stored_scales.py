@@ -13,7 +13,6 @@ from typing import Iterable
 
 from omnicheck.formats.headers import TensorInfo
 
-
 _STRUCT = {"F32": "f", "F64": "d", "F16": "e"}
 
 

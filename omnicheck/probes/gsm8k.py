@@ -66,7 +66,8 @@ class GSM8K(LmEvalProbe):
     def load_samples(self, tier: str) -> list[Sample]:
         verify_manifest(FIXTURES)  # the exemplars are bundled even when the problems are the user's
         if self.data is not None and not self.test_file().is_file():
-            raise FixtureError(f"gsm8k data {self.data} is not a file", "pass a JSONL file, or openai/gsm8k's parquet or save_to_disk folder (--omnicheck-data gsm8k=PATH)")
+            raise FixtureError(f"gsm8k data {self.data} is not a file",
+                               "pass a JSONL file, or openai/gsm8k's parquet or save_to_disk folder (--omnicheck-data gsm8k=PATH)")
         rows = read_jsonl(self.test_file(), {"question": str, "answer": str})
         unanswered = [n for n, row in enumerate(rows, 1) if not final_answer(row["answer"])]
         if unanswered:

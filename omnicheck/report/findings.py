@@ -38,9 +38,10 @@ def findings_by_variant(ctx: DocumentIndex, variant_names: Sequence[str]) -> lis
             grouped.setdefault(name, []).append(
                 FindingView(severity, f"{status} · {verdict.get('probe')}", str(verdict["message"]), verdict.get("modality"), "verdict")
             )
+        detector_severity = "warning" if status in PROBLEM_STATUSES else "info"
         for text in verdict.get("findings") or []:
             grouped.setdefault(name, []).append(
-                FindingView("warning" if status in PROBLEM_STATUSES else "info", str(verdict.get("probe")), str(text), verdict.get("modality"), "detector")
+                FindingView(detector_severity, str(verdict.get("probe")), str(text), verdict.get("modality"), "detector")
             )
     order = {name: i for i, name in enumerate(variant_names)}
     out = []

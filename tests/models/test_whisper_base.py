@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from omnicheck.backends.hf import HFBackend
-from omnicheck.messages import load_audio
 from omnicheck.errors import ModelLoadError, UnsupportedModality
 from omnicheck.fixtures import fixture_dir
+from omnicheck.messages import load_audio
 from omnicheck.models import whisper_base as wb
 from omnicheck.probes.speech_wer import SpeechWER, word_errors
 from omnicheck.types import AudioPart, GenerationSettings, Message, Sample

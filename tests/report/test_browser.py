@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from cdp import Browser, find_chromium
+
 from omnicheck.report.render import render_html
 
 CHROMIUM = find_chromium()

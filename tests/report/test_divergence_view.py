@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from htmlscan import scan, text_of
+from sample_document import HOSTILE_SCRIPT
+
 from omnicheck.report.render import render_html_string
 from omnicheck.report.terminal import matrix_lines
-from sample_document import HOSTILE_SCRIPT
 
 TOKENS = ["A", " red", " circle", HOSTILE_SCRIPT, "."]
 

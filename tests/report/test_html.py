@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from htmlscan import Element, scan, text_of
+from sample_document import HOSTILE_IMG, HOSTILE_SCRIPT
+
 from omnicheck.report.diff import alignment_pieces, word_diff
 from omnicheck.report.figures import key_figure
 from omnicheck.report.media import MediaEncoder
@@ -19,7 +20,6 @@ from omnicheck.report.pytest_html import pytest_html_extras
 from omnicheck.report.render import render_html, render_html_string
 from omnicheck.report.sections import OPEN_SAMPLES
 from omnicheck.report.view_build import build_view
-from sample_document import HOSTILE_IMG, HOSTILE_SCRIPT
 
 URL_ATTRIBUTES = ("src", "href", "srcset", "poster", "action", "formaction", "xlink:href", "data", "background", "ping")
 TEN_MB = 10 * 1024 * 1024

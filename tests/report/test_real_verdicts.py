@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from htmlscan import scan, text_of
+
 from omnicheck import gate
 from omnicheck.report.figures import key_figure
 from omnicheck.report.media import MediaEncoder
@@ -21,7 +22,7 @@ def _judged_document(document: dict[str, Any]) -> dict[str, Any]:
     results = {(r["variant"], r["probe"]): ProbeResult.from_json(r) for r in document["results"]}
     thresholds = Thresholds(min_samples=2)
     verdicts = []
-    for (variant, probe), result in results.items():
+    for (_, probe), result in results.items():
         reference = results[("bf16", probe)]
         verdicts.append(gate.judge(reference, result, thresholds, resamples=500, seed=1))
     matrix: dict[str, dict[str, str]] = {}

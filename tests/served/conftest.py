@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from vllm_server import LocalVLLMServer, log_tail
 
 from omnicheck.errors import BackendError
-from vllm_server import LocalVLLMServer, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("OMNICHECK_VLLM_VENV", "/work/venvs/vllm"))

@@ -4,11 +4,11 @@ gives a different greedy answer, so the audio reached the model."""
 from __future__ import annotations
 
 import pytest
+from served_media import SETTINGS, answers, ask
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.types import AudioPart, VideoPart
 from omnicheck.variants import Variant
-from served_media import SETTINGS, answers, ask
 
 
 @pytest.fixture(scope="module")

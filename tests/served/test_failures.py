@@ -15,12 +15,12 @@ import urllib.request
 from typing import Callable, Iterator
 
 import pytest
+from vllm_server import free_port
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.errors import BackendError
 from omnicheck.types import GenerationSettings, Message, Sample
 from omnicheck.variants import Variant
-from vllm_server import free_port
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
 

@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from vllm_server import free_port
 
 from omnicheck.demo import REPO_FIXTURES, panel_data
 from omnicheck.errors import BackendError
 from omnicheck.formats.serving import VLLM_NEEDS, vllm_ready_config
 from omnicheck.variants import Variant
-from vllm_server import free_port
 
 OMNI_SMALL = REPO_FIXTURES / "omni-small"
 PROBES = ["image_caption", "speech_wer", "video_describe", "gsm8k"]

@@ -5,11 +5,11 @@ image or clip gives a different greedy answer."""
 from __future__ import annotations
 
 import pytest
+from served_media import SETTINGS, answers, ask
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.types import ImagePart, VideoPart
 from omnicheck.variants import Variant
-from served_media import SETTINGS, answers, ask
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ import threading
 import time
 
 import pytest
+from vllm_server import start_failure_cause
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.backends.response_cache import ResponseCache
-from omnicheck.errors import BackendError
 from omnicheck.environment import cpu_description
+from omnicheck.errors import BackendError
 from omnicheck.types import GenerationSettings, Message, Sample
 from omnicheck.variants import Variant
-from vllm_server import start_failure_cause
 
 SETTINGS = GenerationSettings(max_new_tokens=12)
 CPU_DEPENDENT = ("w8a8", "w4a16")

@@ -17,7 +17,6 @@ from typing import Sequence
 from omnicheck.backends.http import http_json, server_root
 from omnicheck.errors import BackendError, one_line
 
-
 _GENERIC_FAILURES = ("Engine core initialization failed", "See root cause above", "See stack trace (above)",
                      "please check the stack trace above")
 _LOG_PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?")

@@ -23,8 +23,9 @@ def speech(name: str, wers: list[float]) -> ProbeResult:
 
 
 def captions(name: str, real: list[float], blank: list[float]) -> ProbeResult:
-    make = lambda values, text: [SampleResult(f"img{i}", "Describe this image in one sentence.", [], f"{text} {i}",
-                                              ["A cat."], {"object_recall": v}) for i, v in enumerate(values)]
+    def make(values, text):
+        return [SampleResult(f"img{i}", "Describe this image in one sentence.", [], f"{text} {i}", ["A cat."], {"object_recall": v})
+                for i, v in enumerate(values)]
     result = ProbeResult(name, "image_caption", "image", "ok", [RECALL], make(real, "A photo of a cat"))
     result.counterfactual = make(blank, "A grey square")
     return result

@@ -38,7 +38,6 @@ def test_the_tail_is_one_bucket_and_the_result_bounds_the_full_kl_from_below():
 
 def test_unknown_variant_probabilities_join_the_tail_on_both_sides():
     p = np.array([0.5, 0.3, 0.1])  # tail 0.1
-    q = np.array([0.4, 0.2, 0.3])  # tail 0.1
     with_unknown = position_kl(np.log(p)[None], np.array([[math.log(0.4), math.nan, math.log(0.3)]]))[0]
     merged_p, merged_q = [0.5, 0.1, 0.4], [0.4, 0.3, 0.3]  # the 2nd token joins the tail
     assert with_unknown == pytest.approx(_full_kl(merged_p, merged_q), rel=1e-9)

@@ -10,8 +10,8 @@ import dataclasses
 import pytest
 
 from omnicheck.config import Thresholds
-from omnicheck.gate.divergence import interaction, modality_divergence
 from omnicheck.gate import judge
+from omnicheck.gate.divergence import interaction, modality_divergence
 from omnicheck.types import Metric, ProbeResult, SampleResult
 
 PASSED = Metric("prompt_level_strict_acc", True, "binary")

@@ -110,8 +110,10 @@ def caption_reference(seed: int = 0) -> ProbeResult:
     for name, (caption, objects) in PHOTOS.items():
         scores = {"similarity": round(rng.uniform(0.55, 0.8), 4), "key_object_recall": rng.choice([0.5, 0.67, 1.0, 1.0])}
         samples.append(SampleResult(name, "Describe this image in one sentence.", [f"{name}.png"], caption, objects, scores))
-        blank = rng.choice(["The image is completely white.", "A plain white square with nothing in it.", "There is nothing to see: the picture is blank."])
-        blanked.append(SampleResult(name, "Describe this image in one sentence.", ["blank.png"], blank, objects, {"similarity": 0.1, "key_object_recall": 0.0}))
+        blank = rng.choice(["The image is completely white.", "A plain white square with nothing in it.",
+                            "There is nothing to see: the picture is blank."])
+        blanked.append(SampleResult(name, "Describe this image in one sentence.", ["blank.png"], blank, objects,
+                                    {"similarity": 0.1, "key_object_recall": 0.0}))
     return ProbeResult("bf16", "image_caption", "image", "ok", [SIMILARITY, KEY_OBJECTS], samples, counterfactual=blanked)
 
 
@@ -212,7 +214,8 @@ def test_empty_images_while_text_passes_is_broken_and_the_cause_is_named():
     assert any("media_ignored" in f for f in image.findings)  # empty with or without the image
     card = {"activation_quantized": True, "scheme": "NVFP4"}
     (finding,) = diagnose([text, image], card)
-    for needed in ("text passes", "image is BROKEN", "NVFP4", "activation scales calibrated on text", "weight-only", "calibration data", "unquantized"):
+    for needed in ("text passes", "image is BROKEN", "NVFP4", "activation scales calibrated on text", "weight-only", "calibration data",
+                   "unquantized"):
         assert needed in finding, needed
 
 

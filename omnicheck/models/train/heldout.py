@@ -207,7 +207,8 @@ def write_files(items: dict[str, list[Item]], folder: Path) -> Path:
         rows["gsm"].append({"question": question, "answer": f"#### {it.target}"})
     for it in items["ifeval"]:
         rows["ifeval"].append(it.target)
-    names = {"image": "images.jsonl", "audio": "audio.jsonl", "video": "video.jsonl", "gsm": "gsm8k_synthetic.jsonl", "ifeval": "ifeval_synthetic.jsonl"}
+    names = {"image": "images.jsonl", "audio": "audio.jsonl", "video": "video.jsonl", "gsm": "gsm8k_synthetic.jsonl",
+             "ifeval": "ifeval_synthetic.jsonl"}
     for task, name in names.items():
         _write_jsonl(folder / name, rows[task])
     _write_jsonl(folder / "captions.jsonl", captions)
