@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 from omnicheck.store import default_cache_dir
 
@@ -60,26 +61,37 @@ def panel_data() -> dict[str, Path]:
     return {probe: REPO_FIXTURES / rel for probe, rel in index.get("data", {}).items()}
 
 
-def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
-    """Copy a checkpoint with every tensor under `prefix` replaced by seeded noise of the same scale:
-    the failure 'a modality's projection came back random' made on purpose."""
-    import torch
+def _rewrite_tensors(source: Path, out: Path, change: Callable[[dict[str, Any]], bool]) -> Path:
+    """Copy a checkpoint (without its probe data) and let `change` edit each weight file's tensors in place;
+    a file is written back only when `change` says it touched something."""
     from safetensors.torch import load_file, save_file
 
     out = Path(out)
     shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
-    generator = torch.Generator().manual_seed(seed)
     for file in sorted(out.glob("*.safetensors")):
         tensors = load_file(file)
+        if change(tensors):
+            save_file(tensors, file, metadata={"format": "pt"})
+    return out
+
+
+def randomize_modules(source: Path, out: Path, prefix: str, seed: int) -> Path:
+    """Copy a checkpoint with every tensor under `prefix` replaced by seeded noise of the same scale:
+    the failure 'a modality's projection came back random' made on purpose."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def randomize(tensors: dict[str, Any]) -> bool:
         touched = False
         for key, tensor in tensors.items():
             if key.startswith(prefix) and tensor.is_floating_point() and tensor.ndim >= 2:
                 noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float32)
                 tensors[key] = (noise * tensor.float().std().clamp_min(1e-3)).to(tensor.dtype)
                 touched = True
-        if touched:
-            save_file(tensors, file, metadata={"format": "pt"})
-    return out
+        return touched
+
+    return _rewrite_tensors(source, out, randomize)
 
 
 def perturb_weights(source: Path, out: Path, pattern: str, relative_std: float, seed: int) -> Path:
@@ -87,13 +99,10 @@ def perturb_weights(source: Path, out: Path, pattern: str, relative_std: float, 
     noise std = relative_std x that tensor's own std. Small relative_std gives a subtly damaged model (task scores
     a few percent down), the case a gate must not call PASS."""
     import torch
-    from safetensors.torch import load_file, save_file
 
-    out = Path(out)
-    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
     generator = torch.Generator().manual_seed(seed)
-    for file in sorted(out.glob("*.safetensors")):
-        tensors = load_file(file)
+
+    def perturb(tensors: dict[str, Any]) -> bool:
         touched = False
         for key in sorted(tensors):
             tensor = tensors[key]
@@ -101,9 +110,9 @@ def perturb_weights(source: Path, out: Path, pattern: str, relative_std: float, 
                 noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float32)
                 tensors[key] = (tensor.float() + noise * relative_std * tensor.float().std()).to(tensor.dtype)
                 touched = True
-        if touched:
-            save_file(tensors, file, metadata={"format": "pt"})
-    return out
+        return touched
+
+    return _rewrite_tensors(source, out, perturb)
 
 
 MEDIA_PROJECTIONS = ("model.embed_vision.embedding_projection.weight", "model.embed_audio.embedding_projection.weight")
@@ -118,20 +127,16 @@ def push_media_embeddings(source: Path, out: Path, factor: float = 1000.0, chann
     spike sets the block scales and clips against the text-calibrated global scale, and the rest rounds to zero.
     Text tokens never pass through these projections, so text inputs are untouched.
     """
-    from safetensors.torch import load_file, save_file
 
-    out = Path(out)
-    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("heldout", "probe-data"))
-    for file in sorted(out.glob("*.safetensors")):
-        tensors = load_file(file)
+    def push(tensors: dict[str, Any]) -> bool:
         hit = [k for k in keys if k in tensors]
         for key in hit:
             weight = tensors[key].float()
             weight[:channels] *= factor
             tensors[key] = weight.to(tensors[key].dtype)
-        if hit:
-            save_file(tensors, file, metadata={"format": "pt"})
-    return out
+        return bool(hit)
+
+    return _rewrite_tensors(source, out, push)
 
 
 def run_demo(argv: list[str] | None = None, panel_root: Path | None = None) -> int:

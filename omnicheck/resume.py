@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from omnicheck.digest import sha256_file
 from omnicheck.types import GenerationSettings, Sample
 
 
@@ -28,18 +29,10 @@ def sample_key(sample: Sample) -> str:
             if part.kind == "text":
                 digest.update(part.text.encode())
             else:
-                digest.update(_file_digest(Path(part.path)))
+                digest.update(sha256_file(Path(part.path)).encode())
                 digest.update(str(getattr(part, "num_frames", "")).encode())
             digest.update(b"\0")
     return digest.hexdigest()[:32]
-
-
-def _file_digest(path: Path) -> bytes:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.digest()
 
 
 class Journal:
