@@ -255,6 +255,12 @@ def _probe_name(name: Any, where: str) -> str:
     return name
 
 
+def _boolean(table: Mapping[str, Any], key: str, where: str, fix: str) -> bool:
+    if not isinstance(table[key], bool):
+        raise UsageError(f"{where}: {key} = {table[key]!r} is not true or false", fix)
+    return table[key]
+
+
 def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str, Any]:
     _reject_unknown(table, _TOP_KEYS, where)
     out: dict[str, Any] = {}
@@ -293,10 +299,7 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
     if "max_new_tokens" in table:
         out["max_new_tokens"] = _parse_max_new_tokens(table["max_new_tokens"], where)
     if "counterfactual" in table:
-        if not isinstance(table["counterfactual"], bool):
-            raise UsageError(f"{where}: counterfactual = {table['counterfactual']!r} is not true or false",
-                             "use counterfactual = false to skip the blank-media reruns")
-        out["counterfactual"] = table["counterfactual"]
+        out["counterfactual"] = _boolean(table, "counterfactual", where, "use counterfactual = false to skip the blank-media reruns")
     if "counterfactual_tokens" in table:
         tokens = _number(table["counterfactual_tokens"], "counterfactual_tokens", where, integer=True)
         if tokens < 0:
@@ -304,10 +307,7 @@ def _parse_top(table: Mapping[str, Any], where: str, base: Settings) -> dict[str
                              "use a number of tokens, e.g. 16, or 0 for the whole answer")
         out["counterfactual_tokens"] = int(tokens)
     if "divergence" in table:
-        if not isinstance(table["divergence"], bool):
-            raise UsageError(f"{where}: divergence = {table['divergence']!r} is not true or false",
-                             "use divergence = false to skip the teacher-forced pass")
-        out["divergence"] = table["divergence"]
+        out["divergence"] = _boolean(table, "divergence", where, "use divergence = false to skip the teacher-forced pass")
     if "divergence_top_k" in table:
         top_k = _number(table["divergence_top_k"], "divergence_top_k", where, integer=True)
         if not 20 <= top_k <= 1000:
