@@ -80,7 +80,7 @@ def test_same_probe_same_verdict_through_both_backends(text_server, tmp_path):
                 Variant("hf_again", path)]
     from omnicheck.config import Settings
 
-    # task-score verdicts only: teacher-forced divergence through both backends is tests/served/test_divergence.py's
+    # task-score verdicts only: teacher-forced divergence through both backends is tests/served/test_served_divergence.py's
     settings = Settings(divergence=False)
     session = Session(RunConfig(variants=variants, probes=["gsm8k"], tier="smoke", report_dir=tmp_path,
                                 max_new_tokens=48, write_html=False, settings=settings))
