@@ -333,15 +333,18 @@ class Session:
         findings += self._divergence_findings(variant)
         description["findings"] = findings
 
-    def _divergence_findings(self, variant: str) -> list[str]:
-        """Per-modality divergence into the variant's description; media against text, in words."""
+    def _divergence_findings(self, variant: str) -> list[dict[str, Any]]:
+        """Per-modality divergence into the variant's description; media against text, in words: a warning where a
+        modality diverges more than text, information otherwise."""
         from omnicheck.gate.divergence import across_modalities
 
         mine = [r for (name, _), r in self.results.items() if name == variant]
         references = {p: r for (name, p), r in self.results.items() if name == self.run.reference.name}
         summary, sentences = across_modalities(mine, references, self.states[variant].card, self.run.settings)
         self.states[variant].description["divergence"] = summary
-        return [f"divergence: {s}" for s in sentences]
+        return [{"variant": variant, "modality": c["modality"], "severity": "warning" if c["decided"] == "larger" else "info",
+                 "code": "divergence", "message": f"divergence: {sentence}"}
+                for c, sentence in zip(summary["contrasts"], sentences)]
 
     # --- reports ---
 

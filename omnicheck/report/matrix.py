@@ -38,6 +38,9 @@ def matrix_rows(ctx: DocumentIndex, modalities: Sequence[str], variant_names: Se
                 if verdict is not None and not is_reference:
                     figure = key_figure(verdict)
                     lines.append((probe, figure.main, figure.interval))
+                    divergence = _divergence_line(verdict)
+                    if divergence:
+                        lines.append(divergence)
                 elif probe in ran:
                     lines.append((probe, _aggregate_line(result, str((verdict or {}).get("metric") or "") or None), ""))
                 if verdict is not None and verdict.get("message"):
@@ -56,6 +59,19 @@ def matrix_rows(ctx: DocumentIndex, modalities: Sequence[str], variant_names: Se
             )
         )
     return rows
+
+
+def _divergence_line(verdict: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The verdict's teacher-forced divergence under its score, saying so where it decided the verdict."""
+    details = verdict.get("details") or {}
+    divergence = details.get("divergence") or {}
+    kl = as_float(divergence.get("kl_mean"))
+    if divergence.get("status") != "ok" or kl is None:
+        return None
+    decided = "divergence" in str(details.get("decided_by") or "")
+    low, high = (as_float(x) for x in (divergence.get("kl_interval") or (None, None)))
+    interval = f"[{fmt_number(low)}, {fmt_number(high)}]" if low is not None and high is not None else ""
+    return ("KL", f"{fmt_number(kl)} nats/token" + (" · decided this" if decided else ""), interval)
 
 
 def headlines(matrix: Sequence[MatrixRow]) -> list[Headline]:

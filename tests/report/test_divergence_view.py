@@ -70,3 +70,25 @@ def test_the_terminal_matrix_says_what_decided_each_cell_and_prints_divergence(s
     assert "[d]" in row or "[s]" in row
     divergence = lines.index("divergence: KL(reference || variant) per answer token in nats (x the A/A noise floor)")
     assert lines[divergence + 2].startswith("w4a4") and "2.5 (2e+05x)" in lines[divergence + 2]
+
+
+def test_a_matrix_cell_shows_the_divergence_under_each_score_and_says_when_it_decided(sample_document):
+    from omnicheck.report.index import index_document
+    from omnicheck.report.matrix import matrix_rows
+
+    document = _with_divergence(sample_document)
+    record = {"status": "ok", "n": 4, "kl_mean": 0.001, "kl_interval": [0.0005, 0.002]}
+    for verdict in document["verdicts"]:
+        verdict["details"]["divergence"] = dict(record)
+    ctx = index_document(document, max_samples=5)
+    rows = matrix_rows(ctx, ["text", "image", "audio", "video"], list(ctx.variant_index))
+    cells = {(row.variant, c.modality): c for row in rows for c in row.cells}
+    decided = [v for v in document["verdicts"] if v["details"]["decided_by"] == "divergence"]
+    by_scores = [v for v in document["verdicts"] if v["details"]["decided_by"] == "task scores" and v["variant"] != ctx.reference]
+    assert decided and by_scores
+    for verdict in decided + by_scores:
+        lines = cells[(verdict["variant"], verdict["modality"])].lines
+        at = [probe for probe, _, _ in lines].index(verdict["probe"])
+        label, figure, interval = lines[at + 1]  # the KL line right under the probe's score
+        assert label == "KL" and figure.startswith("0.001 nats/token") and interval.startswith("["), lines
+        assert figure.endswith("decided this") == (verdict in decided), (verdict["variant"], verdict["probe"], figure)
