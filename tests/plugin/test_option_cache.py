@@ -15,7 +15,9 @@ def test_the_reference_is_cached_in_the_named_folder_only(run_omnicheck, read_do
     for folder, generations in (("one", 1), ("one", 0), ("two", 1)):
         assert run_omnicheck(*args, "--omnicheck-cache", str(tmp_path / folder)).ret == 0
         assert read_document()["run"]["reference_cache"]["reference_generations"] == generations, folder
-    assert len(list((tmp_path / "one" / "reference").glob("speech_wer-*.json"))) == 1
+    kept = sorted(p.name for p in (tmp_path / "one" / "reference").glob("speech_wer-*.json"))
+    # the results, and the reference's token scores for the divergence pass beside them
+    assert len(kept) == 2 and kept[1] == kept[0].removesuffix(".json") + ".tokens-v1.json", kept
 
 
 def test_changed_reference_weights_are_not_served_from_the_cache(run_omnicheck, read_document, tiny_gemma, tmp_path):
