@@ -99,7 +99,7 @@ def test_a_copy_is_not_flagged_and_a_damaged_copy_fails(run_omnicheck, smollm2, 
         subprocess=True,
     )
     assert result.ret == 1, result.stdout.str()
-    result.assert_outcomes(passed=1, skipped=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*FAILED*test_probe[[]damaged-ifeval[]]*BROKEN*"])
     document = _document(tmp_path)
     results = _results(document)
@@ -108,9 +108,10 @@ def test_a_copy_is_not_flagged_and_a_damaged_copy_fails(run_omnicheck, smollm2, 
     reference_outputs = [s["output"] for s in results[("smol", "ifeval")]["samples"]]
     assert [s["output"] for s in results[("same", "ifeval")]["samples"]] == reference_outputs
     same = verdicts["same"]
-    # ~0.2 of these prompts pass for SmolLM2, so 10 samples cannot show a loss under 5% of that: INCONCLUSIVE
-    # is the honest verdict, and it must never lean towards worse
-    assert same["status"] in ("PASS", "INCONCLUSIVE") and same["difference"] == 0.0
+    # ~0.2 of these prompts pass for SmolLM2, so 10 samples' task scores cannot show a loss under 5% of that; the
+    # copy reads the reference's answers with the reference's own distributions, and that decides PASS
+    assert same["status"] == "PASS" and same["difference"] == 0.0, same["message"]
+    assert same["details"]["decided_by"] == "divergence"
     assert same["details"]["worse"] == 0 and same["details"]["better"] == 0
 
     damaged = verdicts["damaged"]
