@@ -3,11 +3,14 @@
 Rows are padded on the right: with causal attention the padding comes after every real token, so no real token sees
 it and positions count from 0 as in generation. Only the positions that predict the answer (and its end) are turned
 into probabilities, so a 262k vocabulary costs [answer tokens x vocabulary] per row, not [sequence x vocabulary].
+Text rows that open alike (lm-eval's few-shot examples) run their shared opening once: its KV cache serves every
+row, so a batch of 8-shot GSM8K prompts costs one few-shot context, not eight.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from omnicheck.tokens import Continuation, NotScored, TokenScores
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
     from omnicheck.backends.hf import HFBackend
 
 MAX_SPEECH_FRAMES = 3000  # Whisper's 30 s window; longer audio is transcribed window by window (long-form)
+SHARED_PREFIX_MIN = 64  # tokens: a shorter shared opening saves less than the extra forward call costs
 
 
 def score_continuations(backend: "HFBackend", continuations: Sequence[Continuation], top_k: int,
@@ -96,10 +100,14 @@ def _score_batch(backend: "HFBackend", batch: Sequence[Continuation], top_k: int
     # the earliest position any row needs: the one that predicts its first answer token
     first_needed = min(len(p) for p in rows) - 1
     keep = width - first_needed
+    shared = _shared_prefix(rows) if len(rows) > 1 and not extras and not per_token else 0
     with torch.inference_mode():
         try:
-            logits = backend.generator(**inputs, logits_to_keep=keep, use_cache=False).logits
-        except TypeError:  # a model whose forward has no logits_to_keep: all positions
+            if shared >= SHARED_PREFIX_MIN:
+                logits = _forward_after_shared_prefix(backend, inputs, shared, keep)
+            else:
+                logits = backend.generator(**inputs, logits_to_keep=keep, use_cache=False).logits
+        except TypeError:  # a model whose forward has no logits_to_keep: all positions, in one pass
             logits = backend.generator(**inputs, use_cache=False).logits[:, -keep:]
     offset = width - logits.shape[1]
     for row_index, (prompt, answer) in enumerate(zip(rows, answer_rows)):
@@ -107,6 +115,23 @@ def _score_batch(backend: "HFBackend", batch: Sequence[Continuation], top_k: int
         positions = logits[row_index, start : start + len(answer) + 1].float()
         results[live[row_index]] = _token_scores(backend, positions, answer, sub[row_index].gather, top_k, len(prompt))
     return results
+
+
+def _shared_prefix(rows: Sequence[list[int]]) -> int:
+    """How many leading prompt tokens every row shares, stopping before any row's last prompt token (the position
+    that predicts its first answer token is computed in the scored pass)."""
+    return min(len(os.path.commonprefix(list(rows))), min(len(r) for r in rows) - 1)
+
+
+def _forward_after_shared_prefix(backend: "HFBackend", inputs: dict[str, Any], shared: int, keep: int):
+    """The logits of the last `keep` positions, the first `shared` tokens (the same in every row) run once."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    opening = backend.generator(input_ids=ids[:1, :shared], attention_mask=mask[:1, :shared], use_cache=True,
+                                logits_to_keep=1)
+    cache = opening.past_key_values
+    cache.batch_repeat_interleave(ids.shape[0])
+    return backend.generator(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=cache,
+                             logits_to_keep=keep, use_cache=True).logits
 
 
 def _token_scores(backend: "HFBackend", logits, answer: list[int], gather, top_k: int, prompt_tokens: int) -> TokenScores:

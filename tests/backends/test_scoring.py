@@ -80,6 +80,36 @@ def test_batch_size_moves_the_distributions_only_at_noise_level(omni):
         assert divergence.kl_mean < 1e-3, (c.sample.id, divergence.kl_mean)
 
 
+def test_rows_that_open_alike_run_the_opening_once_and_score_as_one_full_pass(omni, monkeypatch):
+    """lm-eval's few-shot prompts share their examples: the shared opening's KV cache serves every row. Longer
+    than omni-small's 1024-token sliding window, so the windowed layers' cache is crossed too."""
+    import omnicheck.backends.hf_scoring as hf_scoring
+
+    backend = omni[0]
+    shots = "".join(f"Question: What is {a} plus {a + 3}?\nAnswer: {a} plus {a + 3} is {2 * a + 3}.\n\n" for a in range(40))
+    asked = [("How many sides has a square?", "A square has four sides."),
+             ("What is 2 plus 5?", "2 plus 5 is 7."),
+             ("Name a colour.", "Red is a colour.")]
+    continuations = [Continuation(Sample(f"q{i}", (Message.user(q),)), a, prompt=f"{shots}Question: {q}\nAnswer:")
+                     for i, (q, a) in enumerate(asked)]
+    openings = []
+    shared_forward = hf_scoring._forward_after_shared_prefix
+    monkeypatch.setattr(hf_scoring, "_forward_after_shared_prefix",
+                        lambda b, inputs, shared, keep: openings.append(shared) or shared_forward(b, inputs, shared, keep))
+    with monkeypatch.context() as m:
+        m.setattr(hf_scoring, "SHARED_PREFIX_MIN", 10**9)
+        full = scored(backend.score_continuations(continuations, top_k=20, batch_size=3))
+    assert openings == []
+    gathered = [Continuation(c.sample, c.text, prompt=c.prompt, gather=f.top_ids, token_ids=tuple(f.token_ids))
+                for c, f in zip(continuations, full)]
+    shared = scored(backend.score_continuations(gathered, top_k=20, batch_size=3))
+    assert len(openings) == 1 and openings[0] > 1024, openings
+    for c, reference, variant in zip(continuations, full, shared):
+        assert variant.token_ids == reference.token_ids and variant.positions == reference.positions
+        divergence = sample_divergence(c.sample.id, reference, variant)
+        assert divergence.kl_mean < 1e-3, (c.sample.id, divergence.kl_mean)
+
+
 def test_a_vision_projection_replaced_by_noise_diverges_on_image_and_video_only(omni, tmp_path):
     from omnicheck.demo import randomize_modules
 
