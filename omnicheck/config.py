@@ -17,7 +17,7 @@
 
     [tool.omnicheck.thresholds]    # every probe
     min_retention = 0.95
-    divergence_pass_kl = 0.01      # teacher-forced divergence rules: docs/divergence.md
+    divergence_pass_multiple = 4   # teacher-forced divergence rules: docs/divergence.md
     [tool.omnicheck.thresholds.audio]        # one modality
     max_increase = 0.03
     [tool.omnicheck.thresholds.image_caption]  # one probe (wins over its modality)
@@ -70,8 +70,9 @@ class Thresholds:
     # run's A/A noise floor (the reference scoring its own answers at another batch size)
     divergence_pass_multiple: float = 4.0  # PASS where task scores cannot decide and the KL interval's upper end
     #   is within this multiple of the floor (unchanged behaviour) ...
-    divergence_pass_kl: float = 0.01  # ... or below this many nats per token (validated to keep task scores);
-    #   both 0 = never PASS on divergence
+    divergence_pass_kl: float = 0.0  # ... or below this many nats per token: opt-in, since the validation found
+    #   no such level that keeps task scores (docs/divergence.md: a variant at 0.014 lost 11 WER points, another at
+    #   0.025 kept them); both 0 = never PASS on divergence
     divergence_broken_kl: float = 1.0  # BROKEN where outputs collapse on at least collapse_rate of the samples and
     #   each of those samples' KL (nats per token) is at least this and divergence_broken_multiple x the floor
     divergence_broken_multiple: float = 100.0

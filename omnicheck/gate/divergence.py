@@ -5,8 +5,9 @@ Rules (thresholds in [tool.omnicheck.thresholds], validated in docs/divergence.m
 - PASS, only where the task scores cannot decide (INCONCLUSIVE) and at least min_samples samples were scored: the
   upper end of the variant's mean-KL interval is within divergence_pass_multiple x the A/A noise floor (the
   reference scoring its own answers at another batch size: the variant moves the token distributions no more
-  than re-running the reference does), or below divergence_pass_kl nats per token, the level the validation
-  found to keep task scores (docs/divergence.md).
+  than re-running the reference does; a variant that reproduces them bit for bit passes at a floor of 0), or, where
+  a user opts in, below divergence_pass_kl nats per token. That absolute level is off by default: the validation
+  (docs/divergence.md) found KL levels of 0.003 to 0.03 both where task scores were kept and where they were lost.
 - BROKEN, at as few as divergence_min_samples samples: the variant's outputs collapse (empty, looping, garbled,
   ignoring the media) on at least collapse_rate of the samples where the reference's do not, and on every one of
   those samples its KL is at least divergence_broken_kl nats per token and divergence_broken_multiple x the floor:
@@ -60,6 +61,7 @@ def judge_divergence(
     identical = sum(variant[s].extra[VARIANT_KEY]["first_divergence"] is None for s in scored)
     pass_limit = max(thresholds.divergence_pass_multiple * floor, thresholds.divergence_pass_kl)
     broken_limit = max(thresholds.divergence_broken_kl, thresholds.divergence_broken_multiple * floor)
+    passing = thresholds.divergence_pass_multiple > 0 or thresholds.divergence_pass_kl > 0  # both 0: never PASS
     details: dict[str, Any] = {
         "status": "ok", "n": len(scored), "kl_mean": float(kl.mean()), "kl_interval": [lo, hi], "level": level,
         "floor": floor, "times_floor": _times_floor(float(kl.mean()), floor), "agreement": float(agreement.mean()),
@@ -78,9 +80,9 @@ def judge_divergence(
         status = Status.BROKEN
         words += (f"; BROKEN: outputs collapsed on {len(far)} of {len(scored)} samples, each with KL at least "
                   f"{broken_limit:.3g} (divergence_broken_kl / divergence_broken_multiple x floor)")
-    elif pass_limit > 0 and len(scored) >= thresholds.min_samples and hi <= pass_limit + 1e-15:
+    elif passing and len(scored) >= thresholds.min_samples and hi <= pass_limit + 1e-15:
         status = Status.PASS
-        rule = ("divergence_pass_kl" if pass_limit == thresholds.divergence_pass_kl
+        rule = ("divergence_pass_kl" if thresholds.divergence_pass_kl and pass_limit == thresholds.divergence_pass_kl
                 else f"{thresholds.divergence_pass_multiple:g}x the floor, divergence_pass_multiple")
         words += f"; the upper end {hi:.3g} is within {pass_limit:.3g} ({rule})"
     details["decides"] = status.value if status else None

@@ -143,7 +143,7 @@ def test_unknown_keys_are_usage_errors_with_a_suggestion(tmp_path, body, expecte
         ("divergence = 'yes'", "divergence = 'yes' is not true or false"),
         ("divergence_top_k = 5", "divergence_top_k = 5 is out of range"),
         ("thresholds = { divergence_pass_kl = -1 }", "divergence_pass_kl = -1.0 is out of range"),
-        ("thresholds = { divergence_broken_kl = 0.005 }", "divergence_broken_kl = 0.005 is out of range"),
+        ("thresholds = { divergence_pass_kl = 0.01, divergence_broken_kl = 0.005 }", "divergence_broken_kl = 0.005 is out of range"),
         ("thresholds = { divergence_broken_multiple = 2 }", "divergence_broken_multiple = 2.0 is out of range"),
         ("thresholds = { divergence_min_samples = 2.5 }", "is not an integer"),
     ],

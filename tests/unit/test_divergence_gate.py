@@ -57,12 +57,30 @@ def test_divergence_at_the_floor_decides_pass_where_scores_cannot():
 
 def test_small_absolute_divergence_passes_below_divergence_pass_kl_and_not_above():
     ref = reference(12)
-    assert judge(ref, variant(ref, 0.004)).status == "PASS"
-    verdict = judge(ref, variant(ref, 0.03))
+    opted_in = Thresholds(divergence_pass_kl=0.01)
+    assert judge(ref, variant(ref, 0.004), opted_in).status == "PASS"
+    verdict = judge(ref, variant(ref, 0.03), opted_in)
     assert verdict.status == "INCONCLUSIVE"
     assert verdict.details["divergence"]["decides"] is None
     off = Thresholds(divergence_pass_kl=0.0, divergence_pass_multiple=0.0)
     assert judge(ref, variant(ref, 2e-5), off).status == "INCONCLUSIVE"
+
+
+def test_by_default_divergence_far_above_the_floor_decides_no_pass_however_small():
+    """The validation (docs/divergence.md) found no absolute KL level that keeps task scores: a variant at 0.014
+    nats per token lost 11 WER points. So by default only the floor multiple may decide PASS."""
+    ref = reference(12)
+    verdict = judge(ref, variant(ref, 0.004))  # 400x the floor
+    assert verdict.status == "INCONCLUSIVE"
+    assert verdict.details["divergence"]["decides"] is None
+
+
+def test_bit_for_bit_reproduction_passes_at_a_floor_of_zero():
+    """float32 on a CPU can make the A/A pass exact (floor 0): a variant that reads the answers with KL exactly 0
+    passes, anything above it does not."""
+    ref = reference(12, floor=0.0)
+    assert judge(ref, variant(ref, 0.0)).status == "PASS"
+    assert judge(ref, variant(ref, 1e-9)).status == "INCONCLUSIVE"
 
 
 def test_divergence_never_passes_below_min_samples():
