@@ -5,17 +5,14 @@ The server stopped mid-run is in test_quantized.py (a server of its own, started
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Callable, Iterator
 
 import pytest
-from vllm_server import free_port
+from vllm_server import ForwardingProxy, free_port
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.errors import BackendError
@@ -56,9 +53,9 @@ def test_frozen_server_times_out_per_sample_then_recovers(text_server, injector)
     assert all(g.text and "error" not in g.extra for g in backend.generate(samples(3), SETTINGS))
 
 
-class FaultInjector:
-    """A proxy on 127.0.0.1 in front of the real vLLM server that counts the POSTs it sees and answers 503 to the
-    first `failures` of them.
+class FaultInjector(ForwardingProxy):
+    """A proxy in front of the real vLLM server that counts the POSTs it sees and answers 503 to the first
+    `failures` of them.
 
     A stand-in, because vLLM cannot be made to answer 5xx on demand; everything else is forwarded unchanged.
     """
@@ -67,48 +64,14 @@ class FaultInjector:
         self.failures = failures
         self.posts = 0
         counting = threading.Lock()  # the backend may send several requests at once
-        injector = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
+        def intercept(body: bytes) -> bytes | tuple[int, bytes]:
+            with counting:
+                self.posts += 1
+                failing = self.posts <= self.failures
+            return (503, b'{"error": {"message": "injected: server overloaded"}}') if failing else body
 
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with counting:
-                    injector.posts += 1
-                    failing = injector.posts <= injector.failures
-                if failing:
-                    self._answer(503, b'{"error": {"message": "injected: server overloaded"}}')
-                else:
-                    self._forward(body)
-
-            def _forward(self, body: bytes | None) -> None:
-                request = urllib.request.Request(f"http://127.0.0.1:{upstream_port}{self.path}", data=body,
-                                                 headers={"Content-Type": "application/json"})
-                try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
-                        self._answer(response.status, response.read())
-                except urllib.error.HTTPError as err:
-                    self._answer(err.code, err.read())
-
-            def _answer(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream_port, intercept)
 
 
 @pytest.fixture

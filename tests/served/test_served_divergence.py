@@ -8,13 +8,10 @@ prompt_logprobs from every request, as such a server ignores the unknown field: 
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-import urllib.error
-import urllib.request
 
 import pytest
+from vllm_server import ForwardingProxy
 
 from omnicheck.backends.openai import OpenAIBackend
 from omnicheck.compare.divergence import sample_divergence
@@ -81,43 +78,16 @@ def test_images_are_scored_through_prompt_logprobs(serve, tiny_model, media):
         assert sample_divergence("img", first, second).kl_mean < 1e-6  # the same server, the same request
 
 
-class DropPromptLogprobs:
+class DropPromptLogprobs(ForwardingProxy):
     """A proxy to the real vLLM server that removes prompt_logprobs from request bodies (see the module docstring)."""
 
     def __init__(self, upstream_port: int):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
+        def intercept(body: bytes) -> bytes:
+            request = json.loads(body or b"{}")
+            request.pop("prompt_logprobs", None)
+            return json.dumps(request).encode()
 
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                body.pop("prompt_logprobs", None)
-                self._forward(json.dumps(body).encode())
-
-            def _forward(self, body: bytes | None) -> None:
-                request = urllib.request.Request(f"http://127.0.0.1:{upstream_port}{self.path}", data=body,
-                                                 headers={"Content-Type": "application/json"})
-                try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
-                        status, payload = response.status, response.read()
-                except urllib.error.HTTPError as err:
-                    status, payload = err.code, err.read()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream_port, intercept)
 
 
 def test_a_server_without_prompt_logprobs_is_not_available_and_the_run_goes_on(text_server, in_process_reference,

@@ -6,13 +6,17 @@ Only the tests start servers: a user points --model at a server they run themsel
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import socket
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from omnicheck.backends.http import http_json, server_root
 from omnicheck.errors import BackendError, one_line
@@ -169,3 +173,48 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+class ForwardingProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a real server, for the failures a real vLLM cannot be made to show on
+    demand. `intercept` sees each POST body and returns either the body to forward (changed or not) or a
+    (status, payload) answer of its own; GETs are forwarded unchanged."""
+
+    def __init__(self, upstream_port: int, intercept: Callable[[bytes], bytes | tuple[int, bytes]]):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                outcome = intercept(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if isinstance(outcome, tuple):
+                    self._answer(*outcome)
+                else:
+                    self._forward(outcome)
+
+            def _forward(self, body: bytes | None) -> None:
+                request = urllib.request.Request(f"http://127.0.0.1:{upstream_port}{self.path}", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        self._answer(response.status, response.read())
+                except urllib.error.HTTPError as err:
+                    self._answer(err.code, err.read())
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
