@@ -7,10 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from omnicheck.probes.common import select
 from omnicheck.types import GenerationSettings, Message, Metric, Modality, ProbeResult, Sample, SampleResult
 
 if TYPE_CHECKING:
     from omnicheck.backends.base import Backend, Generation
+    from omnicheck.probes.readers import MediaSet, Record
 
 class Probe:
     """A generative probe: build a message per sample, generate, score each output.
@@ -36,6 +38,15 @@ class Probe:
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         raise NotImplementedError
+
+    def select_media(self, media: "MediaSet", tier: str) -> list["Record"]:
+        """The tier's records of a media probe's set. From user data only those whose media could be read, the rest
+        recorded in self.skipped (bundled media are checked against the manifest instead)."""
+        chosen = select(media.records, tier, self.smoke_size)
+        if self.data:
+            chosen = media.files(chosen)
+            self.skipped = list(media.skipped)
+        return chosen
 
     def extra(self, sample: Sample, output: str) -> dict[str, Any]:
         """Per-sample detail kept for the report (e.g. a word alignment)."""

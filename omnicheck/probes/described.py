@@ -38,12 +38,7 @@ class DescribedProbe(Probe):
         return self._media
 
     def load_samples(self, tier: str) -> list[Sample]:
-        media = self.media()
-        chosen = common.select(media.records, tier, self.smoke_size)
-        if self.data:  # bundled media are checked against the manifest instead
-            chosen = media.files(chosen)
-            self.skipped = list(media.skipped)
-        return [self.sample(record, self.key_terms(record)) for record in chosen]
+        return [self.sample(record, self.key_terms(record)) for record in self.select_media(self.media(), tier)]
 
     def sample(self, record: Record, key_terms: list[list[str]]) -> Sample:
         raise NotImplementedError

@@ -128,15 +128,10 @@ class SpeechWER(Probe):
         return self._media
 
     def load_samples(self, tier: str) -> list[Sample]:
-        media = self.media()
-        chosen = common.select(media.records, tier, self.smoke_size)
-        if self.data:  # bundled audio is checked against the manifest instead
-            chosen = media.files(chosen)
-            self.skipped = list(media.skipped)
         return [
             Sample(id=r.id, messages=user_message(AudioPart(Path(r.media)), PROMPT), target=r.texts[0],
                    meta={"speaker": r.speaker or r.id.split("-")[0]})
-            for r in chosen
+            for r in self.select_media(self.media(), tier)
         ]
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
