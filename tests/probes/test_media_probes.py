@@ -313,15 +313,6 @@ def test_an_altered_bundled_fixture_stops_the_probe(tmp_path, monkeypatch):
 # --- end to end on a tiny real model ---
 
 
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_gemma):
-    from omnicheck.backends.hf import HFBackend
-
-    backend = HFBackend(tiny_gemma, name="tiny", device="cpu")
-    yield backend
-    backend.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MEDIA_PROBES)
 def test_probe_runs_end_to_end_on_tiny_gemma4_unified(name, tiny_backend):

@@ -12,15 +12,6 @@ from omnicheck.types import GenerationSettings
 SETTINGS = GenerationSettings(max_new_tokens=4, batch_size=2)
 
 
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_gemma):
-    from omnicheck.backends.hf import HFBackend
-
-    backend = HFBackend(tiny_gemma, name="tiny", device="cpu")
-    yield backend
-    backend.close()
-
-
 @pytest.mark.slow
 def test_a_stopped_run_resumes_where_it_stopped(tiny_backend, tmp_path):
     samples = load_probe("image_caption").load_samples("full")[:6]
