@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from omnicheck.formats.serving import vllm_in_use
+
 PANEL = Path(__file__).resolve().parents[2] / "fixtures" / "checkpoints"
+
+# (severity, code) of the lints the panel tests expect
+MODELOPT = ("info", "modelopt-emulated")
+MEDIA_TOKENS = ("warning", "act-quant-media-tokens")
+MEDIA_WEIGHTS = ("warning", "media-module-quantized")
+# every gemma4_unified panel config was saved by transformers without vision_config.num_soft_tokens, which vLLM 0.32
+# reads: a warning when a vLLM is installed beside omnicheck, else information about the version checked
+SERVED = ("warning" if vllm_in_use() else "info", "vllm-config-missing-field")
 CT_VARIANTS = ["ct-nvfp4a16", "ct-nvfp4-textcal", "ct-fp8-dynamic", "ct-nvfp4-mlp", "ct-nvfp4a16-media",
                "ct-nvfp4a16-ignore-mismatch"]
 MO_VARIANTS = ["mo-nvfp4", "mo-nvfp4-mlp", "mo-w4a16-nvfp4", "mo-fp8"]

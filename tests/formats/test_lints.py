@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from tests.formats.conftest import ALL_VARIANTS
+from tests.formats.conftest import ALL_VARIANTS, MEDIA_TOKENS, MEDIA_WEIGHTS, MODELOPT, SERVED
 
 HARMLESS = ("info", "ignore-name-mismatch-harmless")
-MODELOPT = ("info", "modelopt-emulated")
-MEDIA_TOKENS = ("warning", "act-quant-media-tokens")
-MEDIA_WEIGHTS = ("warning", "media-module-quantized")
 VLLM_HINT = ("warning", "vllm-gemma4-unified-unquantized")
 UNCALIBRATED = ("warning", "uncalibrated-input-scale")
-# every panel config was saved by transformers without vision_config.num_soft_tokens, which vLLM 0.32 reads; no vLLM
-# is installed beside omnicheck, so it is information about the version checked (tests/formats/test_served_lints.py)
-SERVED = ("info", "vllm-config-missing-field")
 
 EXPECTED = {
     "base-bf16": [SERVED],

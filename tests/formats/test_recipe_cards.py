@@ -10,8 +10,7 @@ import shutil
 
 import pytest
 
-from omnicheck.formats.serving import vllm_in_use
-from tests.formats.conftest import PANEL, RECIPE_BASES, RECIPE_VARIANTS
+from tests.formats.conftest import MEDIA_TOKENS, MEDIA_WEIGHTS, MODELOPT, PANEL, RECIPE_BASES, RECIPE_VARIANTS, SERVED
 
 PROVENANCE = {r["name"]: r for r in json.loads((PANEL / "provenance.json").read_text())}
 LM_LINEAR = ("attention_q", "attention_k", "attention_v", "attention_o", "mlp")
@@ -155,22 +154,16 @@ def test_recipe_execution_paths(cards, name, weights, kv):
 
 ERROR_MISMATCH = ("error", "ignore-name-mismatch")
 GAP = ("warning", "ignore-misses-media-module")
-MEDIA_WEIGHTS = ("warning", "media-module-quantized")
-MEDIA_TOKENS = ("warning", "act-quant-media-tokens")
-MODELOPT = ("info", "modelopt-emulated")
 KV = ("info", "kv-cache-emulated")
-# gemma4_unified saved by this transformers keeps num_soft_tokens only in processor_config.json: the served-config
-# lint says so, as a warning when a vLLM is installed beside omnicheck, else as information
-VLLM_GAP = ("warning" if vllm_in_use() else "info", "vllm-config-missing-field")
 LINTS = {
     "gemma4-e4b-bf16": [],
     "gemma4-moe-bf16": [],
-    "ct-12b-nvfp4a16-writeup": [ERROR_MISMATCH, GAP, MEDIA_WEIGHTS, VLLM_GAP],
+    "ct-12b-nvfp4a16-writeup": [ERROR_MISMATCH, GAP, MEDIA_WEIGHTS, SERVED],
     "ct-12b-nvfp4-writeup-textcal": [ERROR_MISMATCH, GAP, MEDIA_WEIGHTS, ("error", "activation-scale-uncalibrated"),
-                                     ("warning", "act-quant-media-module"), MEDIA_TOKENS, VLLM_GAP],
+                                     ("warning", "act-quant-media-module"), MEDIA_TOKENS, SERVED],
     "ct-e4b-nvfp4a16": [],
     "ct-e4b-fp8-block-fp8kv": [KV],
-    "mo-nvfp4-mlp-fp8kv": [KV, MODELOPT, MEDIA_TOKENS, VLLM_GAP],
+    "mo-nvfp4-mlp-fp8kv": [KV, MODELOPT, MEDIA_TOKENS, SERVED],
     "mo-e4b-fp8-pb-wo": [MODELOPT, MEDIA_WEIGHTS],
     "mo-moe-nvfp4": [("info", "experts-unfused-refused-at-load"), MODELOPT, MEDIA_TOKENS, MEDIA_WEIGHTS,
                      ("warning", "uncalibrated-input-scale")],
