@@ -149,6 +149,13 @@ def write_json(document: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _told(variant: dict[str, Any]) -> int:
+    """How much a worker's part knows of a variant: 2 where it loaded the model (the backend described itself),
+    1 where it only judged results another worker cached (a description with divergence, no load), else 0."""
+    description = variant.get("description") or {}
+    return 2 if "backend" in description else 1 if description else 0
+
+
 def merge_documents(parts: list[dict[str, Any]], order: list[Any]) -> dict[str, Any]:
     """Workers each saw some variants (and each its own copy of the reference): keep, per variant, the part
     that ran it, and every (variant, probe) result and verdict once. order: the run's variants."""
@@ -158,7 +165,7 @@ def merge_documents(parts: list[dict[str, Any]], order: list[Any]) -> dict[str, 
     for part in parts:
         for variant in part["variants"]:
             seen = variants.get(variant["name"])
-            if seen is None or (not seen.get("description") and variant.get("description")):
+            if seen is None or _told(variant) > _told(seen):
                 variants[variant["name"]] = variant
     merged["variants"] = sorted(variants.values(), key=lambda v: rank.get(v["name"], len(rank)))
     for key in ("results", "verdicts"):
