@@ -330,7 +330,8 @@ class Session:
         findings = gate.diagnose(mine, self.states[variant].card)
         ranges = description.get("activation_ranges") or {}
         findings += [f"activation ranges: {line}" for line in ranges.get("summary", [])]
-        findings += self._divergence_findings(variant)
+        if variant != self.run.reference.name:  # the reference against itself says nothing
+            findings += self._divergence_findings(variant)
         description["findings"] = findings
 
     def _divergence_findings(self, variant: str) -> list[dict[str, Any]]:

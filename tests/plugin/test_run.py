@@ -60,6 +60,8 @@ def test_xdist_workers_merge_into_one_report(run_omnicheck, tiny_gemma, tiny_gem
         ("bf16", "image_caption"), ("bf16", "speech_wer"), ("copy", "image_caption"), ("copy", "speech_wer"),
     ]
     assert set(document["matrix"]) == {"bf16", "copy"}
+    descriptions = {v["name"]: v["description"] for v in document["variants"]}
+    assert "divergence" not in descriptions["bf16"] and "divergence" in descriptions["copy"]
     assert (tmp_path / "reports" / "report.html").exists()
     assert not list((tmp_path / "reports" / ".parts").glob("*.json"))
     result.stdout.fnmatch_lines(["variant*text*image*audio*video*", "copy*"])
