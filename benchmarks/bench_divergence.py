@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-CAPS = {"image_caption": 32, "speech_wer": 32, "video_describe": 24, "gsm8k": 64, "ifeval": 64}
-
 
 class Clock:
     """Wall-clock and process CPU seconds per (what, probe) of the calls it wraps."""
@@ -53,12 +51,12 @@ def one_run(variant: str, limit: int, counterfactual: bool) -> dict[tuple[str, s
 
     import omnicheck.teacher_forcing as teacher_forcing
     from omnicheck.config import Settings
-    from omnicheck.demo import build_panel, panel_data
+    from omnicheck.demo import HELDOUT_MAX_NEW_TOKENS, build_panel, panel_data
     from omnicheck.probes import PROBES
     from omnicheck.session import RunConfig, Session
     from omnicheck.variants import Variant
 
-    settings = Settings(max_new_tokens=MappingProxyType(CAPS), counterfactual=counterfactual)
+    settings = Settings(max_new_tokens=MappingProxyType(HELDOUT_MAX_NEW_TOKENS), counterfactual=counterfactual)
     panel = build_panel()
     clock = Clock()
     passes = {"reference": teacher_forcing.reference_pass, "variant": teacher_forcing.variant_pass}

@@ -24,7 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 OMNI = REPO / "fixtures" / "omni-small"
 PANEL = REPO / "fixtures" / "omni-panel"
 PROBES = ("ifeval", "image_caption", "speech_wer", "video_describe")
-MAX_NEW_TOKENS = {"image_caption": 32, "speech_wer": 32, "video_describe": 24, "ifeval": 64}
 SUBTLE = (0.25, 0.4)  # relative noise std of the subtle variants
 SIZES = (3, 5, 8, 10, 12, 16, 24, 32, 48, 64)
 
@@ -53,9 +52,10 @@ def settings():
     from types import MappingProxyType
 
     from omnicheck.config import Settings
+    from omnicheck.demo import HELDOUT_MAX_NEW_TOKENS
 
     # no blank-media reruns: they feed only the media-ignored detector and would double the media probes' time
-    return Settings(max_new_tokens=MappingProxyType(MAX_NEW_TOKENS), counterfactual=False,
+    return Settings(max_new_tokens=MappingProxyType({p: HELDOUT_MAX_NEW_TOKENS[p] for p in PROBES}), counterfactual=False,
                     source="scripts/divergence_validation.py")
 
 

@@ -72,15 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.omni:
-        import tomllib
-
-        from omnicheck.demo import DEMO_CONFIG, panel_data
-
-        demo_tokens = tomllib.loads(DEMO_CONFIG)["tool"]["omnicheck"]["max_new_tokens"]
+        from omnicheck.demo import HELDOUT_MAX_NEW_TOKENS, panel_data
 
         records = [{**json.loads((d / "provenance.json").read_text()), "base": "omni-small"}
                    for d in sorted(args.omni.iterdir()) if (d / "provenance.json").exists()]
-        where, reference, data, tokens = args.omni, ROOT / "fixtures" / "omni-small", panel_data(), demo_tokens
+        where, reference, data, tokens = args.omni, ROOT / "fixtures" / "omni-small", panel_data(), HELDOUT_MAX_NEW_TOKENS
     else:
         records = [r for r in json.loads((PANEL / "provenance.json").read_text()) if r.get("base")]
         where, reference, data, tokens = PANEL, None, None, MAX_NEW_TOKENS

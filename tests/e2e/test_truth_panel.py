@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicheck.demo import push_media_embeddings, randomize_modules
+from omnicheck.demo import HELDOUT_MAX_NEW_TOKENS, push_media_embeddings, randomize_modules
 from omnicheck.session import RunConfig, Session
 from omnicheck.variants import Variant
 
@@ -34,9 +34,9 @@ PROBES = {"image_caption": "image", "speech_wer": "audio", "video_describe": "vi
 PROBE_DATA = {"image_caption": DATA / "image_caption", "speech_wer": OMNI / "heldout" / "speech",
               "video_describe": DATA / "video_describe", "ifeval": DATA / "ifeval.jsonl"}
 SAMPLES = 12  # per probe: min_samples (10) plus room for distinct subsets of 10
-# Just above the longest held-out answer; shorter caps cut transcripts and instruction answers (the reference
+# The demo's caps (HELDOUT_MAX_NEW_TOKENS); shorter ones cut transcripts and instruction answers (the reference
 # then scores WER 0.33 and IFEval 0.67 instead of 0.14 and 1.0, and text can no longer PASS at this n).
-MAX_NEW_TOKENS = {"image_caption": 32, "speech_wer": 32, "video_describe": 24, "ifeval": 64}
+MAX_NEW_TOKENS = {probe: HELDOUT_MAX_NEW_TOKENS[probe] for probe in PROBES}
 # With 10-12 samples a pass/fail metric's 90% interval is about +-0.21 even when no sample flips, so under the
 # default min_retention (0.95) no variant can PASS ifeval on this set (it says INCONCLUSIVE; see
 # docs/experiment-omni-small.md). The panel judges text at min_retention 0.75: still BROKEN below 0.5.
