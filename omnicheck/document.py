@@ -151,7 +151,7 @@ def write_json(document: dict[str, Any], path: Path) -> Path:
 
 def _told(variant: dict[str, Any]) -> int:
     """How much a worker's part knows of a variant: 2 where it loaded the model (the backend described itself),
-    1 where it only judged results another worker cached (a description with divergence, no load), else 0."""
+    1 where it judged results it did not compute (cached or resumed: divergence and findings, no load), else 0."""
     description = variant.get("description") or {}
     return 2 if "backend" in description else 1 if description else 0
 
